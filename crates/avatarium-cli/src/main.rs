@@ -1,0 +1,270 @@
+//! `avatarium`: serve the local API, and manage keys and tokens of the same
+//! data directory.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use avatarium_core::config::{self, Config, KeyTier, Limit};
+use avatarium_core::{SqliteStore, Store, ids};
+use avatarium_server::AppState;
+use avatarium_server::auth::TokenKeys;
+
+#[derive(Parser)]
+#[command(name = "avatarium", version, about = "Avatarium: talking AI avatars, offline on your machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DataDir {
+    /// Where the database, secrets and uploads live [default: the platform's
+    /// data dir, e.g. ~/.local/share/avatarium]
+    #[arg(long, env = config::DATA_DIR_ENV, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataDir {
+    fn path(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(config::default_data_dir)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the local /v1 API.
+    Serve(ServeArgs),
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Print a JWT for the local owner account (last line of stdout).
+    Token {
+        #[command(flatten)]
+        data: DataDir,
+        /// Lifetime of the token in hours.
+        #[arg(long, default_value_t = 24 * 30)]
+        ttl_hours: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; prints it alone on the last line of stdout.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Rate-limit tier: local, free, creator, pro or enterprise.
+        #[arg(long, default_value = "local")]
+        tier: String,
+    },
+    /// List keys (prefixes only).
+    List,
+    /// Revoke a key by id.
+    Revoke { id: String },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to bind. Anything but loopback exposes your avatars and keys
+    /// to the network.
+    #[arg(long, default_value = "127.0.0.1", env = "AVATARIUM_HOST")]
+    host: IpAddr,
+    #[arg(long, default_value_t = 8000, env = "AVATARIUM_PORT")]
+    port: u16,
+    #[command(flatten)]
+    data: DataDir,
+    /// Extra host names requests may be addressed to (DNS-rebinding guard).
+    #[arg(long = "allow-host", env = "AVATARIUM_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
+    /// Origins allowed to call the API from a browser (CORS).
+    #[arg(long = "cors-origin", env = "AVATARIUM_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+    /// Override a per-address limit, e.g. `avatar_create=10/min`. Names:
+    /// avatar_create, session_create, password_attempts, api_chat,
+    /// api_access_token, api_health, avatar_speak.
+    #[arg(long = "rate-limit", env = "AVATARIUM_RATE_LIMITS", value_delimiter = ',')]
+    rate_limits: Vec<String>,
+    /// Tier of API keys created through the API.
+    #[arg(long, default_value = "local", env = "AVATARIUM_KEY_TIER")]
+    key_tier: String,
+    /// Stripe secret key; without it checkout answers a clear error.
+    #[arg(long, env = "AVATARIUM_STRIPE_SECRET_KEY", hide_env_values = true)]
+    stripe_secret_key: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Keys { command, data } => keys(command, data.path()).await,
+        Command::Token { data, ttl_hours } => token(data.path(), ttl_hours).await,
+    }
+}
+
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn apply_rate_limit(cfg: &mut Config, spec: &str) -> anyhow::Result<()> {
+    let (name, value) = spec
+        .split_once('=')
+        .with_context(|| format!("--rate-limit '{spec}': expected NAME=N/WINDOW"))?;
+    let limit = Limit::parse(value)
+        .with_context(|| format!("--rate-limit '{spec}': expected e.g. 10/min or 3/5min"))?;
+    let r = &mut cfg.rate_limits;
+    let slot = match name.trim() {
+        "avatar_create" => &mut r.avatar_create,
+        "session_create" => &mut r.session_create,
+        "password_attempts" => &mut r.password_attempts,
+        "api_chat" => &mut r.api_chat,
+        "api_access_token" => &mut r.api_access_token,
+        "api_health" => &mut r.api_health,
+        "avatar_speak" => &mut r.avatar_speak,
+        other => bail!("--rate-limit: unknown limit '{other}'"),
+    };
+    *slot = limit;
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let mut cfg = Config::new(args.data.path());
+    cfg.host = args.host;
+    cfg.port = args.port;
+    cfg.allowed_hosts = args.allowed_hosts;
+    cfg.cors_origins = args.cors_origins;
+    cfg.stripe_secret_key = args.stripe_secret_key.filter(|k| !k.is_empty());
+    cfg.rate_limits.default_key_tier = KeyTier::parse(&args.key_tier)
+        .with_context(|| format!("--key-tier '{}': expected local, free, creator, pro or enterprise", args.key_tier))?;
+    for spec in &args.rate_limits {
+        apply_rate_limit(&mut cfg, spec)?;
+    }
+    if !args.host.is_loopback() {
+        if !args.host.is_unspecified() {
+            cfg.allowed_hosts.push(args.host.to_string());
+        }
+        let banner = "!".repeat(72);
+        eprintln!(
+            "{banner}\n  WARNING: binding {} exposes this Avatarium server beyond this machine.\n  \
+             Anyone who can reach it can use your avatars and spend your provider keys.\n  \
+             Requests must still name an allowed host (--allow-host).\n{banner}",
+            args.host
+        );
+        tracing::warn!(host = %args.host, "serving on a non-loopback address");
+    }
+
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(cfg.host, cfg.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", cfg.host, cfg.port))?;
+    let addr = listener.local_addr()?;
+    let data_dir = cfg.data_dir.clone();
+    let state = AppState::open(cfg)
+        .await
+        .with_context(|| format!("cannot open the data dir {}", data_dir.display()))?;
+    let shown = if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), addr.port())
+    } else {
+        addr
+    };
+    println!("Avatarium API listening on http://{shown}");
+    println!("Data directory: {}", data_dir.display());
+    tracing::info!(%addr, "serving");
+    avatarium_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn keys(command: KeysCommand, data_dir: PathBuf) -> anyhow::Result<()> {
+    let store = SqliteStore::open(&data_dir.join(config::DB_FILE)).await?;
+    let owner = store.owner().await?;
+    match command {
+        KeysCommand::Create { name, tier } => {
+            let name = name.trim();
+            if name.is_empty() {
+                bail!("--name must not be empty");
+            }
+            let tier = KeyTier::parse(&tier).with_context(|| format!("unknown tier '{tier}'"))?;
+            let key = ids::new_api_key();
+            let rec = store
+                .create_api_key(
+                    &owner.id,
+                    name,
+                    &ids::hash_api_key(&key),
+                    &ids::api_key_visible_prefix(&key),
+                    tier.as_str(),
+                )
+                .await?;
+            println!("Created API key '{}' (id {}, tier {}). It is shown only now:", rec.name, rec.id, rec.tier);
+            println!("{key}");
+        }
+        KeysCommand::List => {
+            for k in store.api_keys(&owner.id).await? {
+                let status = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{}\t{}…\t{}\t{}\t{}", k.id, k.prefix, k.name, k.tier, status);
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            if !store.revoke_api_key(&owner.id, &id).await? {
+                bail!("no active key with id {id}");
+            }
+            println!("Revoked {id}");
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn token(data_dir: PathBuf, ttl_hours: u64) -> anyhow::Result<()> {
+    let cfg = Config::new(data_dir);
+    let store = SqliteStore::open(&cfg.db_path()).await?;
+    let owner = store.owner().await?;
+    store.close().await;
+    let keys = TokenKeys::new(&cfg.load_or_create_secret()?);
+    let t = keys.issue(&owner.id, "user", None, Duration::from_secs(ttl_hours * 3600));
+    println!("Owner token (expires {}):", avatarium_core::time::to_iso(t.expires_at));
+    println!("{}", t.token);
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! The route table: every endpoint the local server answers, in one place.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::from_fn_with_state;
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::handlers::{api_keys, auth, avatars, billing, consumer_avatars, health, personas, public};
+use crate::openapi::ApiDoc;
+use crate::state::AppState;
+use crate::{auth as credentials, middleware};
+
+fn api() -> OpenApiRouter<AppState> {
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(consumer_avatars::put_model))
+        .layer(DefaultBodyLimit::max(consumer_avatars::MAX_MODEL_BYTES));
+
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::get_root))
+        .routes(routes!(health::get_v1))
+        .routes(routes!(health::get_api))
+        .routes(routes!(health::get_metrics))
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::me))
+        .routes(routes!(api_keys::list, api_keys::create))
+        .routes(routes!(api_keys::revoke))
+        .routes(routes!(avatars::list))
+        .routes(routes!(avatars::get))
+        .routes(routes!(avatars::get_model))
+        .routes(routes!(avatars::get_asset))
+        .routes(routes!(personas::list))
+        .routes(routes!(personas::list_by_vertical))
+        .routes(routes!(personas::get))
+        .routes(routes!(consumer_avatars::list, consumer_avatars::create))
+        .routes(routes!(
+            consumer_avatars::get,
+            consumer_avatars::update,
+            consumer_avatars::replace,
+            consumer_avatars::delete
+        ))
+        .routes(routes!(consumer_avatars::get_analytics))
+        .merge(uploads)
+        .routes(routes!(public::get))
+        .routes(routes!(public::create_session))
+        .routes(routes!(public::get_model))
+        .routes(routes!(billing::list_plans))
+        .routes(routes!(billing::get_subscription))
+        .routes(routes!(billing::create_checkout))
+}
+
+/// The OpenAPI document of every route above.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = api().split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    let cfg = &state.config;
+
+    let origins: Vec<HeaderValue> = cfg
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("x-ratelimit-limit"),
+            HeaderName::from_static("x-ratelimit-remaining"),
+            HeaderName::from_static("x-ratelimit-reset"),
+            header::RETRY_AFTER,
+        ]);
+
+    routes
+        .route(
+            "/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(middleware::not_found)
+        // Innermost first: credentials, body limit, CORS, the host guard, and
+        // outermost the request context that every envelope reads.
+        .layer(from_fn_with_state(state.clone(), credentials::resolve))
+        // A panicking handler becomes a 500 that the request context wraps in
+        // the envelope, instead of a dropped connection.
+        .layer(CatchPanicLayer::new())
+        .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(cors)
+        .layer(from_fn_with_state(state.clone(), middleware::host_guard))
+        .layer(from_fn_with_state(state.clone(), middleware::request_context))
+        .with_state(state)
+}
