@@ -14,7 +14,11 @@ use avatarium_server::AppState;
 use avatarium_server::auth::TokenKeys;
 
 #[derive(Parser)]
-#[command(name = "avatarium", version, about = "Avatarium: talking AI avatars, offline on your machine")]
+#[command(
+    name = "avatarium",
+    version,
+    about = "Avatarium: talking AI avatars, offline on your machine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,7 +34,9 @@ struct DataDir {
 
 impl DataDir {
     fn path(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(config::default_data_dir)
+        self.data_dir
+            .clone()
+            .unwrap_or_else(config::default_data_dir)
     }
 }
 
@@ -82,15 +88,27 @@ struct ServeArgs {
     #[command(flatten)]
     data: DataDir,
     /// Extra host names requests may be addressed to (DNS-rebinding guard).
-    #[arg(long = "allow-host", env = "AVATARIUM_ALLOWED_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long = "allow-host",
+        env = "AVATARIUM_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
     allowed_hosts: Vec<String>,
     /// Origins allowed to call the API from a browser (CORS).
-    #[arg(long = "cors-origin", env = "AVATARIUM_CORS_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long = "cors-origin",
+        env = "AVATARIUM_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
     cors_origins: Vec<String>,
     /// Override a per-address limit, e.g. `avatar_create=10/min`. Names:
     /// avatar_create, session_create, password_attempts, api_chat,
     /// api_access_token, api_health, avatar_speak.
-    #[arg(long = "rate-limit", env = "AVATARIUM_RATE_LIMITS", value_delimiter = ',')]
+    #[arg(
+        long = "rate-limit",
+        env = "AVATARIUM_RATE_LIMITS",
+        value_delimiter = ','
+    )]
     rate_limits: Vec<String>,
     /// Tier of API keys created through the API.
     #[arg(long, default_value = "local", env = "AVATARIUM_KEY_TIER")]
@@ -155,8 +173,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     cfg.allowed_hosts = args.allowed_hosts;
     cfg.cors_origins = args.cors_origins;
     cfg.stripe_secret_key = args.stripe_secret_key.filter(|k| !k.is_empty());
-    cfg.rate_limits.default_key_tier = KeyTier::parse(&args.key_tier)
-        .with_context(|| format!("--key-tier '{}': expected local, free, creator, pro or enterprise", args.key_tier))?;
+    cfg.rate_limits.default_key_tier = KeyTier::parse(&args.key_tier).with_context(|| {
+        format!(
+            "--key-tier '{}': expected local, free, creator, pro or enterprise",
+            args.key_tier
+        )
+    })?;
     for spec in &args.rate_limits {
         apply_rate_limit(&mut cfg, spec)?;
     }
@@ -182,39 +204,45 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::open(cfg)
         .await
         .with_context(|| format!("cannot open the data dir {}", data_dir.display()))?;
+    let shutdown = shutdown_signal()?;
     let shown = if addr.ip().is_unspecified() {
         SocketAddr::new(IpAddr::from([127, 0, 0, 1]), addr.port())
     } else {
         addr
     };
-    println!("Avatarium API listening on http://{shown}");
-    println!("Data directory: {}", data_dir.display());
+    // A launcher may close our stdout once it has read the URL; that must not
+    // take the server down, so write errors are ignored here.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "Avatarium API listening on http://{shown}");
+        let _ = writeln!(out, "Data directory: {}", data_dir.display());
+        let _ = out.flush();
+    }
     tracing::info!(%addr, "serving");
-    avatarium_server::serve(listener, state, shutdown_signal()).await?;
+    avatarium_server::serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers the signal handlers at once, so a SIGTERM that arrives right
+/// after the URL is printed already stops the server cleanly rather than
+/// killing it; the returned future resolves on the first SIGINT or SIGTERM.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
 }
 
 async fn keys(command: KeysCommand, data_dir: PathBuf) -> anyhow::Result<()> {
@@ -237,13 +265,23 @@ async fn keys(command: KeysCommand, data_dir: PathBuf) -> anyhow::Result<()> {
                     tier.as_str(),
                 )
                 .await?;
-            println!("Created API key '{}' (id {}, tier {}). It is shown only now:", rec.name, rec.id, rec.tier);
+            println!(
+                "Created API key '{}' (id {}, tier {}). It is shown only now:",
+                rec.name, rec.id, rec.tier
+            );
             println!("{key}");
         }
         KeysCommand::List => {
             for k in store.api_keys(&owner.id).await? {
-                let status = if k.revoked_at.is_some() { "revoked" } else { "active" };
-                println!("{}\t{}…\t{}\t{}\t{}", k.id, k.prefix, k.name, k.tier, status);
+                let status = if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}…\t{}\t{}\t{}",
+                    k.id, k.prefix, k.name, k.tier, status
+                );
             }
         }
         KeysCommand::Revoke { id } => {
@@ -263,8 +301,16 @@ async fn token(data_dir: PathBuf, ttl_hours: u64) -> anyhow::Result<()> {
     let owner = store.owner().await?;
     store.close().await;
     let keys = TokenKeys::new(&cfg.load_or_create_secret()?);
-    let t = keys.issue(&owner.id, "user", None, Duration::from_secs(ttl_hours * 3600));
-    println!("Owner token (expires {}):", avatarium_core::time::to_iso(t.expires_at));
+    let t = keys.issue(
+        &owner.id,
+        "user",
+        None,
+        Duration::from_secs(ttl_hours * 3600),
+    );
+    println!(
+        "Owner token (expires {}):",
+        avatarium_core::time::to_iso(t.expires_at)
+    );
     println!("{}", t.token);
     Ok(())
 }

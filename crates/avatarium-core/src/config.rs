@@ -247,7 +247,13 @@ mod tests {
 
     #[test]
     fn limits_parse() {
-        assert_eq!(Limit::parse("3/5min"), Some(Limit { count: 3, per: Duration::from_secs(300) }));
+        assert_eq!(
+            Limit::parse("3/5min"),
+            Some(Limit {
+                count: 3,
+                per: Duration::from_secs(300)
+            })
+        );
         assert_eq!(Limit::parse("10/min"), Some(Limit::per_minute(10)));
         assert_eq!(Limit::parse("100/s").unwrap().per, Duration::from_secs(1));
         assert_eq!(Limit::parse("0/min"), None);

@@ -9,7 +9,8 @@ pub const API_KEY_PREFIX: &str = "av_live_";
 /// far too little to guess the rest.
 pub const API_KEY_VISIBLE_CHARS: usize = API_KEY_PREFIX.len() + 6;
 
-const SHORT_ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const SHORT_ID_ALPHABET: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 pub fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()

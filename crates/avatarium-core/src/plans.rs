@@ -40,7 +40,12 @@ pub const PLANS: &[Plan] = &[
         currency: "usd",
         avatar_limit: Some(3),
         monthly_session_quota: Some(1000),
-        features: &["3 avatars", "1,000 conversations / month", "Knowledge base", "Embeds"],
+        features: &[
+            "3 avatars",
+            "1,000 conversations / month",
+            "Knowledge base",
+            "Embeds",
+        ],
     },
     Plan {
         id: "pro",
@@ -51,7 +56,12 @@ pub const PLANS: &[Plan] = &[
         currency: "usd",
         avatar_limit: Some(10),
         monthly_session_quota: Some(10000),
-        features: &["10 avatars", "10,000 conversations / month", "Analytics", "Priority voices"],
+        features: &[
+            "10 avatars",
+            "10,000 conversations / month",
+            "Analytics",
+            "Priority voices",
+        ],
     },
     Plan {
         id: "enterprise",

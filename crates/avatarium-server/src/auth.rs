@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -64,7 +66,8 @@ impl TokenKeys {
         ttl: Duration,
     ) -> IssuedToken {
         let now = chrono::Utc::now();
-        let expires_at = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(30));
+        let expires_at =
+            now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(30));
         let claims = Claims {
             sub: account_id.to_string(),
             iat: now.timestamp() as u64,
@@ -220,7 +223,11 @@ mod tests {
     async fn passwords_verify() {
         let h = hash_password("correct horse".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse".into(), Some(h.clone())).await.unwrap());
+        assert!(
+            verify_password("correct horse".into(), Some(h.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!verify_password("wrong".into(), Some(h)).await.unwrap());
         assert!(!verify_password("anything".into(), None).await.unwrap());
     }

@@ -231,3 +231,44 @@ impl IntoResponse for Bare {
         axum::Json(v).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_path_speaks_its_documents_codes() {
+        assert_eq!(Dialect::for_path("/api/chat"), Dialect::SmarterAvatar);
+        assert_eq!(Dialect::for_path("/v1/avatars"), Dialect::Avatarium);
+        let bad = StatusCode::BAD_REQUEST;
+        assert_eq!(code_for_status(bad, Dialect::Avatarium), "BAD_REQUEST");
+        assert_eq!(
+            code_for_status(bad, Dialect::SmarterAvatar),
+            "INVALID_REQUEST"
+        );
+        assert_eq!(
+            code_for_status(StatusCode::PAYLOAD_TOO_LARGE, Dialect::Avatarium),
+            "BAD_REQUEST"
+        );
+        assert_eq!(
+            code_for_status(StatusCode::BAD_GATEWAY, Dialect::SmarterAvatar),
+            "PROVIDER_ERROR"
+        );
+        assert_eq!(
+            code_for_status(StatusCode::TOO_MANY_REQUESTS, Dialect::Avatarium),
+            "RATE_LIMITED"
+        );
+    }
+
+    #[tokio::test]
+    async fn internal_errors_hide_their_details() {
+        let res = ApiError::Internal(anyhow::anyhow!("secret path /etc/x")).into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains("INTERNAL_ERROR"));
+    }
+}

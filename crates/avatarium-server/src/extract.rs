@@ -153,17 +153,24 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
 #[derive(Clone, Debug)]
 pub struct ApiCaller {
     pub account_id: String,
+    /// The key used, when the caller came with one.
+    pub key_id: Option<String>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ApiCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        match auth_of(parts)? {
-            Principal::User { account_id } | Principal::ApiKey { account_id, .. } => {
-                Ok(Self { account_id })
-            }
-        }
+        Ok(match auth_of(parts)? {
+            Principal::User { account_id } => Self {
+                account_id,
+                key_id: None,
+            },
+            Principal::ApiKey { account_id, key_id } => Self {
+                account_id,
+                key_id: Some(key_id),
+            },
+        })
     }
 }
 

@@ -26,7 +26,8 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 128
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
         .map(str::to_owned)
         .unwrap_or_else(|| format!("req_{}", uuid::Uuid::new_v4().simple()));
@@ -129,10 +130,13 @@ pub fn host_allowed(host_header: &str, allowed: &[String]) -> bool {
     if host == "localhost" || host.ends_with(".localhost") {
         return true;
     }
-    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
-        if ip.is_loopback() {
-            return true;
-        }
+    if let Ok(ip) = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        && ip.is_loopback()
+    {
+        return true;
     }
     allowed.iter().any(|a| {
         let a = a.to_ascii_lowercase();
@@ -143,7 +147,10 @@ pub fn host_allowed(host_header: &str, allowed: &[String]) -> bool {
 fn strip_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         // [::1]:8000
-        return rest.split(']').next().map_or(host, |h| &host[..h.len() + 2]);
+        return rest
+            .split(']')
+            .next()
+            .map_or(host, |h| &host[..h.len() + 2]);
     }
     match host.rsplit_once(':') {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => h,
@@ -153,12 +160,8 @@ fn strip_port(host: &str) -> &str {
 
 /// The final fallback: unknown routes answer 404 in the envelope.
 pub async fn not_found(req: Request<Body>) -> Response {
-    crate::error::ApiError::not_found(format!(
-        "No endpoint {} {}",
-        req.method(),
-        req.uri().path()
-    ))
-    .into_response()
+    crate::error::ApiError::not_found(format!("No endpoint {} {}", req.method(), req.uri().path()))
+        .into_response()
 }
 
 #[cfg(test)]
@@ -179,7 +182,13 @@ mod tests {
         ] {
             assert!(host_allowed(ok, &none), "{ok}");
         }
-        for bad in ["evil.example", "evil.example:8000", "192.168.1.5:8000", "localhost.evil.com", "[::2]:80"] {
+        for bad in [
+            "evil.example",
+            "evil.example:8000",
+            "192.168.1.5:8000",
+            "localhost.evil.com",
+            "[::2]:80",
+        ] {
             assert!(!host_allowed(bad, &none), "{bad}");
         }
         let allowed = vec!["studio.lan".to_string()];

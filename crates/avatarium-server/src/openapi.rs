@@ -28,7 +28,9 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A user JWT, or an `av_live_` API key where the endpoint accepts keys"))
+                    .description(Some(
+                        "A user JWT, or an `av_live_` API key where the endpoint accepts keys",
+                    ))
                     .build(),
             ),
         );

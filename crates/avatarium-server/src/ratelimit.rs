@@ -18,8 +18,7 @@ use avatarium_core::config::{KeyTier, Limit, RateLimits};
 
 use crate::error::ApiError;
 
-type Keyed<K> =
-    RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
+type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
 
 pub struct KeyedLimit<K: Hash + Eq + Clone> {
     limiter: Keyed<K>,
@@ -164,7 +163,9 @@ mod tests {
         let remaining: Vec<u32> = (0..3).map(|_| l.check(&ip).unwrap().remaining).collect();
         assert_eq!(remaining, vec![2, 1, 0]);
         match l.check(&ip) {
-            Err(ApiError::RateLimited { retry_after, limit, .. }) => {
+            Err(ApiError::RateLimited {
+                retry_after, limit, ..
+            }) => {
                 assert_eq!(limit, 3);
                 assert!(retry_after > Duration::from_secs(90), "{retry_after:?}");
             }

@@ -11,7 +11,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::handlers::{api_keys, auth, avatars, billing, consumer_avatars, health, personas, public};
+use crate::handlers::{
+    api_keys, auth, avatars, billing, consumer_avatars, health, personas, public,
+};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{auth as credentials, middleware};
@@ -72,7 +74,13 @@ pub fn router(state: AppState) -> Router {
         .collect();
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -104,6 +112,9 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(cors)
         .layer(from_fn_with_state(state.clone(), middleware::host_guard))
-        .layer(from_fn_with_state(state.clone(), middleware::request_context))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
         .with_state(state)
 }

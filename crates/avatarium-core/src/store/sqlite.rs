@@ -79,9 +79,10 @@ const AVATAR_COLUMNS: &str = "id, account_id, short_id, slug, name, status, is_p
 #[async_trait]
 impl Store for SqliteStore {
     async fn owner(&self) -> StoreResult<Account> {
-        if let Some(owner) = sqlx::query_as::<_, Account>("SELECT * FROM accounts WHERE is_owner = 1")
-            .fetch_optional(&self.pool)
-            .await?
+        if let Some(owner) =
+            sqlx::query_as::<_, Account>("SELECT * FROM accounts WHERE is_owner = 1")
+                .fetch_optional(&self.pool)
+                .await?
         {
             return Ok(owner);
         }
@@ -494,7 +495,10 @@ mod tests {
     async fn revoked_keys_are_not_found() {
         let s = SqliteStore::in_memory().await.unwrap();
         let a = s.owner().await.unwrap();
-        let k = s.create_api_key(&a.id, "ci", "hash1", "av_live_abc", "local").await.unwrap();
+        let k = s
+            .create_api_key(&a.id, "ci", "hash1", "av_live_abc", "local")
+            .await
+            .unwrap();
         assert!(s.active_api_key("hash1").await.unwrap().is_some());
         assert!(s.revoke_api_key(&a.id, &k.id).await.unwrap());
         assert!(!s.revoke_api_key(&a.id, &k.id).await.unwrap());

@@ -32,7 +32,10 @@ fn key_json(k: &ApiKeyRecord) -> Value {
 /// List your API keys (prefixes only).
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("bearer" = [])),
     responses((status = 200, description = "Keys, newest first"), (status = 401, description = "No or bad token")))]
-pub async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Envelope<Vec<Value>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Envelope<Vec<Value>>> {
     let keys = state.store.api_keys(&user.account_id).await?;
     Ok(Envelope(keys.iter().map(key_json).collect()))
 }
@@ -77,7 +80,11 @@ pub async fn revoke(
     user: AuthUser,
     ApiPath(key_id): ApiPath<String>,
 ) -> ApiResult<Envelope<Value>> {
-    if !state.store.revoke_api_key(&user.account_id, &key_id).await? {
+    if !state
+        .store
+        .revoke_api_key(&user.account_id, &key_id)
+        .await?
+    {
         return Err(ApiError::not_found("API key not found"));
     }
     Ok(Envelope(json!({ "success": true, "id": key_id })))

@@ -8,7 +8,7 @@ use avatarium_core::model::Account;
 
 use crate::auth::{hash_password, verify_password};
 use crate::error::{ApiError, ApiResult, Created, Envelope};
-use crate::extract::{ApiJson, AuthUser, ClientIp};
+use crate::extract::{ApiCaller, ApiJson, ClientIp};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -80,12 +80,20 @@ pub async fn signup(
     let rate = state.limiters.password_attempts.check(&ip)?;
     let email = validate_email(&req.email)?;
     if req.password.chars().count() < 8 {
-        return Err(ApiError::bad_request("password must be at least 8 characters"));
+        return Err(ApiError::bad_request(
+            "password must be at least 8 characters",
+        ));
     }
     if req.password.len() > 1024 {
         return Err(ApiError::bad_request("password must be at most 1024 bytes"));
     }
-    let name = req.name.unwrap_or_default().trim().chars().take(100).collect::<String>();
+    let name = req
+        .name
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(100)
+        .collect::<String>();
     let hash = hash_password(req.password).await?;
     let account = state.store.create_account(&email, &name, &hash).await?;
     Ok((rate, Created(session_json(&state, &account))).into_response())
@@ -102,10 +110,7 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     let rate = state.limiters.password_attempts.check(&ip)?;
-    let account = state
-        .store
-        .account_by_email(req.email.trim())
-        .await?;
+    let account = state.store.account_by_email(req.email.trim()).await?;
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
     if !verify_password(req.password, hash).await? {
         return Err(ApiError::unauthorized("Wrong email or password"));
@@ -114,14 +119,23 @@ pub async fn login(
     Ok((rate, Envelope(session_json(&state, &account))).into_response())
 }
 
-/// The signed-in account.
+/// The calling account, for a user token or an API key (a quick way for an
+/// app to check its key).
 #[utoipa::path(get, path = "/v1/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, description = "The account"), (status = 401, description = "No or bad token")))]
-pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Envelope<Value>> {
+    responses((status = 200, description = "The account and how the caller authenticated"),
+              (status = 401, description = "No, bad or revoked credentials")))]
+pub async fn me(State(state): State<AppState>, caller: ApiCaller) -> ApiResult<Envelope<Value>> {
     let account = state
         .store
-        .account(&user.account_id)
+        .account(&caller.account_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("This account no longer exists"))?;
-    Ok(Envelope(user_json(&account)))
+    let mut body = user_json(&account);
+    body["authenticatedWith"] = json!(if caller.key_id.is_some() {
+        "apiKey"
+    } else {
+        "token"
+    });
+    body["keyId"] = json!(caller.key_id);
+    Ok(Envelope(body))
 }

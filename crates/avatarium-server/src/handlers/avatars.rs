@@ -33,14 +33,22 @@ fn find(id: &str) -> ApiResult<&'static AvatarPreset> {
 #[utoipa::path(get, path = "/v1/avatars", tag = "avatars",
     responses((status = 200, description = "All presets")))]
 pub async fn list(BaseUrl(base): BaseUrl) -> Envelope<Vec<Value>> {
-    Envelope(presets::all().iter().map(|p| preset_json(&base, p)).collect())
+    Envelope(
+        presets::all()
+            .iter()
+            .map(|p| preset_json(&base, p))
+            .collect(),
+    )
 }
 
 /// Get avatar preset details.
 #[utoipa::path(get, path = "/v1/avatars/{id}", tag = "avatars",
     params(("id" = String, Path, description = "Preset id, e.g. aria-001")),
     responses((status = 200, description = "The preset"), (status = 404, description = "Unknown preset")))]
-pub async fn get(BaseUrl(base): BaseUrl, ApiPath(id): ApiPath<String>) -> ApiResult<Envelope<Value>> {
+pub async fn get(
+    BaseUrl(base): BaseUrl,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Envelope<Value>> {
     Ok(Envelope(preset_json(&base, find(&id)?)))
 }
 
@@ -48,7 +56,10 @@ pub async fn get(BaseUrl(base): BaseUrl, ApiPath(id): ApiPath<String>) -> ApiRes
 #[utoipa::path(get, path = "/v1/avatars/{id}/model", tag = "avatars",
     params(("id" = String, Path, description = "Preset id")),
     responses((status = 200, description = "Model URL and format"), (status = 404, description = "Unknown preset")))]
-pub async fn get_model(BaseUrl(base): BaseUrl, ApiPath(id): ApiPath<String>) -> ApiResult<Envelope<Value>> {
+pub async fn get_model(
+    BaseUrl(base): BaseUrl,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Envelope<Value>> {
     let p = find(&id)?;
     Ok(Envelope(json!({
         "id": p.id,

@@ -24,7 +24,10 @@ pub async fn list_plans() -> Envelope<&'static [Plan]> {
 /// The account's plan and live usage.
 #[utoipa::path(get, path = "/v1/consumer-billing/subscription", tag = "billing", security(("bearer" = [])),
     responses((status = 200, description = "Plan and usage"), (status = 401, description = "No or bad token")))]
-pub async fn get_subscription(State(state): State<AppState>, user: AuthUser) -> ApiResult<Envelope<Value>> {
+pub async fn get_subscription(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Envelope<Value>> {
     let account = state
         .store
         .account(&user.account_id)
@@ -89,9 +92,14 @@ pub async fn create_checkout(
     let plan = plans::by_id(&req.plan_id)
         .filter(|p| plans::purchasable(p.id))
         .ok_or_else(|| ApiError::bad_request("planId must be one of: creator, pro"))?;
-    for (field, url) in [("successUrl", &req.success_url), ("cancelUrl", &req.cancel_url)] {
+    for (field, url) in [
+        ("successUrl", &req.success_url),
+        ("cancelUrl", &req.cancel_url),
+    ] {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(ApiError::bad_request(format!("{field} must be an http(s) URL")));
+            return Err(ApiError::bad_request(format!(
+                "{field} must be an http(s) URL"
+            )));
         }
     }
     let Some(key) = &state.config.stripe_secret_key else {
@@ -118,7 +126,10 @@ pub async fn create_checkout(
         ("line_items[0][price_data][product_data][name]", plan.name),
         ("metadata[planId]", plan.id),
     ];
-    let url = format!("{}/v1/checkout/sessions", state.config.stripe_api_base.trim_end_matches('/'));
+    let url = format!(
+        "{}/v1/checkout/sessions",
+        state.config.stripe_api_base.trim_end_matches('/')
+    );
     let res = state
         .http
         .post(url)
@@ -131,11 +142,15 @@ pub async fn create_checkout(
         let status = res.status();
         let detail: Value = res.json().await.unwrap_or(Value::Null);
         let msg = detail["error"]["message"].as_str().unwrap_or("no details");
-        return Err(ApiError::Provider(format!("Stripe answered {status}: {msg}")));
+        return Err(ApiError::Provider(format!(
+            "Stripe answered {status}: {msg}"
+        )));
     }
     let session: StripeSession = res
         .json()
         .await
         .map_err(|e| ApiError::Provider(format!("Stripe sent an unexpected answer: {e}")))?;
-    Ok(Envelope(json!({ "sessionId": session.id, "url": session.url })))
+    Ok(Envelope(
+        json!({ "sessionId": session.id, "url": session.url }),
+    ))
 }

@@ -112,22 +112,30 @@ fn validate_settings(s: &AvatarSettings) -> ApiResult<()> {
     check_len("voiceId", &s.voice_id, 200)?;
     check_len("aiModel", &s.ai_model, 200)?;
     one_of("quizDifficulty", &s.quiz_difficulty, QUIZ_DIFFICULTIES)?;
-    one_of("voiceGender", &s.voice_gender, &["female", "male", "neutral"])?;
+    one_of(
+        "voiceGender",
+        &s.voice_gender,
+        &["female", "male", "neutral"],
+    )?;
     one_of("avatarBody", &s.avatar_body, &["F", "M"])?;
-    one_of("avatarType", &s.avatar_type, &["interactive", "presenter", "3d"])?;
-    if let Some(p) = &s.avatar_preset {
-        if presets::by_id(p).is_none() {
-            return Err(ApiError::bad_request(format!(
-                "avatarPreset '{p}' is not a shipped preset (see GET /v1/avatars)"
-            )));
-        }
+    one_of(
+        "avatarType",
+        &s.avatar_type,
+        &["interactive", "presenter", "3d"],
+    )?;
+    if let Some(p) = &s.avatar_preset
+        && presets::by_id(p).is_none()
+    {
+        return Err(ApiError::bad_request(format!(
+            "avatarPreset '{p}' is not a shipped preset (see GET /v1/avatars)"
+        )));
     }
-    if let Some(p) = &s.persona_id {
-        if personas::by_id(p).is_none() {
-            return Err(ApiError::bad_request(format!(
-                "personaId '{p}' is not a persona preset (see GET /v1/personas)"
-            )));
-        }
+    if let Some(p) = &s.persona_id
+        && personas::by_id(p).is_none()
+    {
+        return Err(ApiError::bad_request(format!(
+            "personaId '{p}' is not a persona preset (see GET /v1/personas)"
+        )));
     }
     if let Some(url) = &s.avatar_model_url {
         let ok = url.len() <= 2048
@@ -141,20 +149,29 @@ fn validate_settings(s: &AvatarSettings) -> ApiResult<()> {
     if let Some(c) = &s.background_color {
         let hex = c.strip_prefix('#').unwrap_or("");
         if !(hex.len() == 6 || hex.len() == 3) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ApiError::bad_request("backgroundColor must be #RGB or #RRGGBB"));
-        }
-    }
-    if let Some(traits) = &s.traits {
-        if traits.len() > 20 || traits.iter().any(|t| t.trim().is_empty() || t.chars().count() > 40) {
             return Err(ApiError::bad_request(
-                "traits must be at most 20 non-empty words of up to 40 characters",
+                "backgroundColor must be #RGB or #RRGGBB",
             ));
         }
+    }
+    if let Some(traits) = &s.traits
+        && (traits.len() > 20
+            || traits
+                .iter()
+                .any(|t| t.trim().is_empty() || t.chars().count() > 40))
+    {
+        return Err(ApiError::bad_request(
+            "traits must be at most 20 non-empty words of up to 40 characters",
+        ));
     }
     if s.avatar_model_url.is_none() && s.avatar_preset.is_none() {
         return Err(ApiError::bad_request(format!(
             "avatarModelUrl is required (or avatarPreset, one of: {})",
-            presets::all().iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+            presets::all()
+                .iter()
+                .map(|p| p.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     Ok(())
@@ -200,18 +217,27 @@ pub(crate) fn avatar_json(base: &str, r: &AvatarRecord) -> Value {
     put("name", json!(r.name));
     put("status", json!(r.status));
     put("isPublic", json!(r.is_public));
-    put("avatarType", json!(s.avatar_type.as_deref().unwrap_or("interactive")));
+    put(
+        "avatarType",
+        json!(s.avatar_type.as_deref().unwrap_or("interactive")),
+    );
     put("avatarModelUrl", json!(resolved_model_url(base, s)));
     put("backgroundColor", json!(background(s)));
     put("traits", json!(s.traits.clone().unwrap_or_default()));
-    put("voiceChatEnabled", json!(s.voice_chat_enabled.unwrap_or(false)));
+    put(
+        "voiceChatEnabled",
+        json!(s.voice_chat_enabled.unwrap_or(false)),
+    );
     put("allowEmbedding", json!(s.allow_embedding.unwrap_or(true)));
     put("quizMode", json!(s.quiz_mode.unwrap_or(false)));
     put("viewCount", json!(r.view_count));
     put("conversationCount", json!(r.conversation_count));
     put("systemPrompt", json!(r.system_prompt));
     put("url", json!(page_url(base, &r.short_id)));
-    put("embedUrl", json!(format!("{}/embed", page_url(base, &r.short_id))));
+    put(
+        "embedUrl",
+        json!(format!("{}/embed", page_url(base, &r.short_id))),
+    );
     put("createdAt", json!(r.created_at));
     put("updatedAt", json!(r.updated_at));
     v
@@ -252,7 +278,8 @@ fn apply_persona(s: &mut AvatarSettings) {
     s.tone.get_or_insert_with(|| p.tone.clone());
     s.voice_gender.get_or_insert_with(|| p.voice_gender.clone());
     if s.avatar_model_url.is_none() {
-        s.avatar_preset.get_or_insert_with(|| p.suggested_avatar.clone());
+        s.avatar_preset
+            .get_or_insert_with(|| p.suggested_avatar.clone());
     }
 }
 
@@ -267,7 +294,11 @@ async fn owned(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<AvatarR
 /// List the account's avatars.
 #[utoipa::path(get, path = "/v1/consumer-avatars", tag = "consumer-avatars", security(("bearer" = [])),
     responses((status = 200, description = "`{data: [...], hasAccount: true}`"), (status = 401, description = "No or bad token")))]
-pub async fn list(State(state): State<AppState>, user: AuthUser, BaseUrl(base): BaseUrl) -> ApiResult<Bare> {
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    BaseUrl(base): BaseUrl,
+) -> ApiResult<Bare> {
     let avatars = state.store.avatars(&user.account_id).await?;
     Ok(Bare(json!({
         "data": avatars.iter().map(|a| avatar_json(&base, a)).collect::<Vec<_>>(),
@@ -292,8 +323,12 @@ pub async fn create(
     as_object(&body)?;
     let id: Identity = parse(&body)?;
     let mut settings: AvatarSettings = parse(&body)?;
-    let slug = id.slug.ok_or_else(|| ApiError::bad_request("slug is required"))?;
-    let name = id.name.ok_or_else(|| ApiError::bad_request("name is required"))?;
+    let slug = id
+        .slug
+        .ok_or_else(|| ApiError::bad_request("slug is required"))?;
+    let name = id
+        .name
+        .ok_or_else(|| ApiError::bad_request("name is required"))?;
     validate_slug(&slug)?;
     validate_name(&name)?;
     let status = id.status.unwrap_or_else(|| "active".into());
@@ -307,13 +342,13 @@ pub async fn create(
         .await?
         .ok_or_else(|| ApiError::unauthorized("This account no longer exists"))?;
     let plan = plans::by_id(&account.plan_id).unwrap_or(&plans::PLANS[0]);
-    if let Some(limit) = plan.avatar_limit {
-        if state.store.count_avatars(&account.id).await? >= i64::from(limit) {
-            return Err(ApiError::forbidden(format!(
-                "Your {} plan allows {limit} avatar(s); delete one or upgrade your plan",
-                plan.name
-            )));
-        }
+    if let Some(limit) = plan.avatar_limit
+        && state.store.count_avatars(&account.id).await? >= i64::from(limit)
+    {
+        return Err(ApiError::forbidden(format!(
+            "Your {} plan allows {limit} avatar(s); delete one or upgrade your plan",
+            plan.name
+        )));
     }
     let name = name.trim().to_string();
     let system_prompt = soul::build_system_prompt(&name, &settings);
@@ -369,7 +404,9 @@ pub async fn update(
         } else {
             ""
         };
-        return Err(ApiError::bad_request(format!("{k} cannot be changed{hint}")));
+        return Err(ApiError::bad_request(format!(
+            "{k} cannot be changed{hint}"
+        )));
     }
     let ident: Identity = parse(&body)?;
     let rec = owned(&state, &user, &id).await?;
@@ -444,13 +481,15 @@ pub async fn delete(
         return Err(ApiError::not_found("Avatar not found"));
     }
     let dir = state.config.models_dir().join(&id);
-    if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(path = %dir.display(), error = %e, "could not remove avatar model files");
-        }
+    if let Err(e) = tokio::fs::remove_dir_all(&dir).await
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %dir.display(), error = %e, "could not remove avatar model files");
     }
     // 002 documents a bare `{success: true}`; `data` keeps the 001 envelope.
-    Ok(Bare(json!({ "success": true, "data": { "success": true, "id": id } })))
+    Ok(Bare(
+        json!({ "success": true, "data": { "success": true, "id": id } }),
+    ))
 }
 
 /// Upload a custom GLB/VRM model for the avatar; it is served at
@@ -470,10 +509,14 @@ pub async fn put_model(
     let rec = owned(&state, &user, &id).await?;
     check_glb(&body)?;
     let dir = state.config.models_dir().join(&rec.id);
-    tokio::fs::create_dir_all(&dir).await.map_err(anyhow::Error::from)?;
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(anyhow::Error::from)?;
     // Write then rename, so a failed upload never replaces a good model.
     let tmp = dir.join("model.glb.part");
-    tokio::fs::write(&tmp, &body).await.map_err(anyhow::Error::from)?;
+    tokio::fs::write(&tmp, &body)
+        .await
+        .map_err(anyhow::Error::from)?;
     tokio::fs::rename(&tmp, dir.join("model.glb"))
         .await
         .map_err(anyhow::Error::from)?;
@@ -562,9 +605,16 @@ fn secs(ms: Option<i64>) -> Value {
 /// Fills every day of the range (days without activity are zeros) and
 /// summarises session durations.
 pub(crate) fn analytics_json(first: NaiveDate, last: NaiveDate, rows: &AnalyticsRows) -> Value {
-    let views: BTreeMap<&str, i64> = rows.views_by_day.iter().map(|(d, n)| (d.as_str(), *n)).collect();
-    let sessions: BTreeMap<&str, i64> =
-        rows.sessions_by_day.iter().map(|(d, n)| (d.as_str(), *n)).collect();
+    let views: BTreeMap<&str, i64> = rows
+        .views_by_day
+        .iter()
+        .map(|(d, n)| (d.as_str(), *n))
+        .collect();
+    let sessions: BTreeMap<&str, i64> = rows
+        .sessions_by_day
+        .iter()
+        .map(|(d, n)| (d.as_str(), *n))
+        .collect();
     let mut durations_by_day: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     for (d, ms) in &rows.durations {
         durations_by_day.entry(d.as_str()).or_default().push(*ms);
@@ -614,7 +664,10 @@ mod tests {
         let rows = AnalyticsRows {
             views_by_day: vec![("2026-01-02".into(), 4), ("2026-01-07".into(), 1)],
             sessions_by_day: vec![("2026-01-02".into(), 2)],
-            durations: vec![("2026-01-02".into(), 60_000), ("2026-01-02".into(), 120_000)],
+            durations: vec![
+                ("2026-01-02".into(), 60_000),
+                ("2026-01-02".into(), 120_000),
+            ],
         };
         let v = analytics_json(first, last, &rows);
         let daily = v["daily"].as_array().unwrap();

@@ -17,7 +17,9 @@ pub async fn list() -> Envelope<&'static [Persona]> {
     params(("vertical" = String, Path, description = "Industry vertical")),
     responses((status = 200, description = "Personas of the vertical", body = [Persona]),
               (status = 404, description = "Unknown vertical")))]
-pub async fn list_by_vertical(ApiPath(vertical): ApiPath<String>) -> ApiResult<Envelope<Vec<&'static Persona>>> {
+pub async fn list_by_vertical(
+    ApiPath(vertical): ApiPath<String>,
+) -> ApiResult<Envelope<Vec<&'static Persona>>> {
     let found: Vec<_> = personas::by_vertical(&vertical).collect();
     if found.is_empty() {
         return Err(ApiError::not_found(format!(

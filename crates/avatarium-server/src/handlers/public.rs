@@ -163,7 +163,9 @@ pub async fn get_model(
 ) -> ApiResult<Response> {
     let avatar = match state.store.avatar_by_short_id(&short_id).await? {
         Some(a) if a.is_public && a.status == "active" => a,
-        Some(a) if matches!(&auth, Some(axum::Extension(Auth::Valid(Principal::User { account_id }))) if *account_id == a.account_id) => a,
+        Some(a) if matches!(&auth, Some(axum::Extension(Auth::Valid(Principal::User { account_id }))) if *account_id == a.account_id) => {
+            a
+        }
         _ => return Err(ApiError::not_found("Avatar not found")),
     };
     let path = state.config.models_dir().join(&avatar.id).join("model.glb");

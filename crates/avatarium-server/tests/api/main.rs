@@ -1,0 +1,16 @@
+//! Integration tests: each starts the real server on 127.0.0.1:0 with a
+//! fresh data dir and talks HTTP to it.
+
+mod harness;
+
+mod auth;
+mod billing;
+mod consumer_avatars;
+mod errors;
+mod health;
+mod keys;
+mod openapi;
+mod personas;
+mod presets;
+mod public;
+mod security;

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Everything CI checks: formatting, lints, and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+
+if [ ! -d ../shared/data ]; then
+    echo "note: ../shared/data is missing; tests that need it will say so" >&2
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
