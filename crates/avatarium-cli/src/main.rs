@@ -113,6 +113,20 @@ struct ServeArgs {
     /// Tier of API keys created through the API.
     #[arg(long, default_value = "local", env = "AVATARIUM_KEY_TIER")]
     key_tier: String,
+    /// Provider used when a request names none: local (offline, the
+    /// default), ollama, groq, openai, anthropic or gemini. Keys come from
+    /// GROQ_API_KEY, OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY.
+    #[arg(long, env = "AVATARIUM_DEFAULT_PROVIDER")]
+    default_provider: Option<String>,
+    /// 004's hybrid mode: forward /api/chat to your own backend.
+    #[arg(long, env = "AVATARIUM_CHAT_BACKEND_URL")]
+    chat_backend_url: Option<String>,
+    /// Short id of the avatar /api/chat speaks as.
+    #[arg(long, env = "AVATARIUM_API_AVATAR")]
+    api_avatar: Option<String>,
+    /// Let knowledge URLs point at private or loopback addresses.
+    #[arg(long, env = "AVATARIUM_ALLOW_PRIVATE_URLS")]
+    allow_private_urls: bool,
     /// Stripe secret key; without it checkout answers a clear error.
     #[arg(long, env = "AVATARIUM_STRIPE_SECRET_KEY", hide_env_values = true)]
     stripe_secret_key: Option<String>,
@@ -173,6 +187,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     cfg.allowed_hosts = args.allowed_hosts;
     cfg.cors_origins = args.cors_origins;
     cfg.stripe_secret_key = args.stripe_secret_key.filter(|k| !k.is_empty());
+    cfg.providers = config::providers_from_env();
+    cfg.default_provider = args.default_provider.filter(|p| !p.is_empty());
+    cfg.chat_backend_url = args.chat_backend_url.filter(|u| !u.is_empty());
+    cfg.api_avatar = args.api_avatar.filter(|a| !a.is_empty());
+    cfg.allow_private_urls = args.allow_private_urls;
     cfg.rate_limits.default_key_tier = KeyTier::parse(&args.key_tier).with_context(|| {
         format!(
             "--key-tier '{}': expected local, free, creator, pro or enterprise",

@@ -153,6 +153,31 @@ impl KeyTier {
     }
 }
 
+/// A secret string whose Debug output never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Server-side settings of one chat provider (keys from the environment or
+/// flags; BYOK keys never land here).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProviderSettings {
+    pub api_key: Option<Secret>,
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -168,6 +193,20 @@ pub struct Config {
     pub token_ttl: Duration,
     pub stripe_secret_key: Option<String>,
     pub stripe_api_base: String,
+    /// Provider id → server-side key/base URL/model (`groq`, `openai`,
+    /// `anthropic`, `gemini`, `ollama`, or a custom OpenAI-compatible id).
+    pub providers: std::collections::BTreeMap<String, ProviderSettings>,
+    /// The provider used when a request names none; `local` when unset.
+    pub default_provider: Option<String>,
+    /// Base URL probed for a local OpenAI-compatible server (Ollama).
+    pub ollama_url: String,
+    /// 004's hybrid mode: `/api/chat` is forwarded to this backend.
+    pub chat_backend_url: Option<String>,
+    /// Lets the knowledge base fetch URLs on private networks (off by default).
+    pub allow_private_urls: bool,
+    /// Short id of the avatar 004's `/api/chat` speaks as (default: the
+    /// owner's newest active avatar).
+    pub api_avatar: Option<String>,
 }
 
 impl Config {
@@ -183,6 +222,12 @@ impl Config {
             token_ttl: Duration::from_secs(30 * 24 * 3600),
             stripe_secret_key: None,
             stripe_api_base: "https://api.stripe.com".into(),
+            providers: Default::default(),
+            default_provider: None,
+            ollama_url: "http://127.0.0.1:11434/v1".into(),
+            chat_backend_url: None,
+            allow_private_urls: false,
+            api_avatar: None,
         }
     }
 
@@ -209,6 +254,32 @@ impl Config {
             }
         }
     }
+}
+
+/// Reads `GROQ_API_KEY`, `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`,
+/// `GEMINI_API_KEY` (or `GOOGLE_API_KEY`), and `AVATARIUM_<ID>_BASE_URL` /
+/// `AVATARIUM_<ID>_MODEL` overrides, the variables users already have.
+pub fn providers_from_env() -> std::collections::BTreeMap<String, ProviderSettings> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let mut out = std::collections::BTreeMap::new();
+    for (id, key_vars) in [
+        ("groq", &["GROQ_API_KEY"][..]),
+        ("openai", &["OPENAI_API_KEY"][..]),
+        ("anthropic", &["ANTHROPIC_API_KEY"][..]),
+        ("gemini", &["GEMINI_API_KEY", "GOOGLE_API_KEY"][..]),
+        ("ollama", &[][..]),
+    ] {
+        let upper = id.to_ascii_uppercase();
+        let settings = ProviderSettings {
+            api_key: key_vars.iter().find_map(|k| var(k)).map(Secret),
+            base_url: var(&format!("AVATARIUM_{upper}_BASE_URL")),
+            model: var(&format!("AVATARIUM_{upper}_MODEL")),
+        };
+        if settings != ProviderSettings::default() {
+            out.insert(id.to_string(), settings);
+        }
+    }
+    out
 }
 
 /// The data directory used when none is given: `$AVATARIUM_DATA_DIR`, else the

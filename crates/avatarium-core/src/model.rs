@@ -46,6 +46,62 @@ pub struct AvatarRecord {
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KnowledgeItem {
+    pub id: String,
+    pub avatar_id: String,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub source: Option<String>,
+    pub mime: Option<String>,
+    pub chars: i64,
+    pub chunk_count: i64,
+    pub created_at: String,
+}
+
+/// A retrieved chunk with its BM25 score (lower is better, as SQLite reports it).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChunkHit {
+    pub chunk_id: i64,
+    pub item_id: String,
+    pub title: String,
+    pub heading: Option<String>,
+    pub text: String,
+    pub bm25: f64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConversationRecord {
+    pub id: String,
+    pub account_id: String,
+    pub avatar_id: Option<String>,
+    pub consumer_avatar_id: Option<String>,
+    pub provider: String,
+    pub model: String,
+    pub system_prompt: String,
+    pub byok: bool,
+    pub source: String,
+    pub metadata: Option<String>,
+    pub status: String,
+    pub created_at: String,
+    pub ended_at: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRecord {
+    pub id: String,
+    pub conversation_id: Option<String>,
+    pub session_id: Option<String>,
+    pub role: String,
+    pub content: String,
+    pub emotion: Option<String>,
+    pub sources: Option<String>,
+    pub latency_ms: Option<i64>,
+    pub llm_ms: Option<i64>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRecord {
     pub id: String,
     pub avatar_id: String,
@@ -56,6 +112,8 @@ pub struct SessionRecord {
     pub started_at: String,
     pub ended_at: Option<String>,
     pub duration_ms: Option<i64>,
+    /// The end-of-session analysis, as JSON.
+    pub summary: Option<String>,
 }
 
 /// Everything about a consumer avatar that is configuration rather than

@@ -83,6 +83,9 @@ pub enum ApiError {
     Provider(String),
     #[error("{0}")]
     Unavailable(String),
+    /// 003's error for an unknown streaming session.
+    #[error("The specified session does not exist")]
+    SessionNotFound(String),
     /// Never shown to clients: logged once, answered as a bare 500.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -115,12 +118,16 @@ impl ApiError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Provider(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SessionNotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     pub fn code(&self) -> &'static str {
-        code_for_status(self.status_code(), dialect())
+        match self {
+            Self::SessionNotFound(_) => "SESSION_NOT_FOUND",
+            _ => code_for_status(self.status_code(), dialect()),
+        }
     }
 
     fn public_message(&self) -> String {
@@ -163,7 +170,10 @@ impl IntoResponse for ApiError {
             tracing::error!(request_id = %request_id(), error = ?err, "internal error");
         }
         let status = self.status_code();
-        let body = error_body(self.code(), &self.public_message());
+        let mut body = error_body(self.code(), &self.public_message());
+        if let Self::SessionNotFound(id) = &self {
+            body["error"]["details"] = json!({ "session_id": id });
+        }
         let mut res = (status, axum::Json(body)).into_response();
         if let Self::RateLimited {
             limit, retry_after, ..

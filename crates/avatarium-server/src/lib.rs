@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod handlers;
@@ -38,6 +39,11 @@ pub async fn serve(
             }
         })
     };
+    // Offer a running Ollama in /v1/models without delaying start-up.
+    let probe = {
+        let state = state.clone();
+        tokio::spawn(async move { state.detect_local_models().await })
+    };
     let app = router(state);
     let result = axum::serve(
         listener,
@@ -46,5 +52,6 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     sweeper.abort();
+    probe.abort();
     result
 }

@@ -12,7 +12,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::handlers::{
-    api_keys, auth, avatars, billing, consumer_avatars, health, personas, public,
+    api_keys, auth, avatars, billing, consumer_avatars, conversations, health, knowledge, models,
+    personas, public, public_chat, smarter,
 };
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
@@ -22,6 +23,9 @@ fn api() -> OpenApiRouter<AppState> {
     let uploads = OpenApiRouter::new()
         .routes(routes!(consumer_avatars::put_model))
         .layer(DefaultBodyLimit::max(consumer_avatars::MAX_MODEL_BYTES));
+    let knowledge_uploads = OpenApiRouter::new()
+        .routes(routes!(knowledge::create, knowledge::list))
+        .layer(DefaultBodyLimit::max(knowledge::MAX_FILE_BYTES));
 
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::get_root))
@@ -49,6 +53,23 @@ fn api() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(consumer_avatars::get_analytics))
         .merge(uploads)
+        .merge(knowledge_uploads)
+        .routes(routes!(knowledge::delete))
+        .routes(routes!(conversations::create))
+        .routes(routes!(conversations::get))
+        .routes(routes!(conversations::create_message))
+        .routes(routes!(conversations::end))
+        .routes(routes!(conversations::ws))
+        .routes(routes!(public_chat::chat))
+        .routes(routes!(public_chat::end_session))
+        .routes(routes!(public_chat::ws))
+        .routes(routes!(models::list_models))
+        .routes(routes!(models::list_providers))
+        .routes(routes!(models::ai_chat))
+        .routes(routes!(models::openai_completions))
+        .routes(routes!(models::avatar_completions))
+        .routes(routes!(smarter::chat))
+        .routes(routes!(smarter::log))
         .routes(routes!(public::get))
         .routes(routes!(public::create_session))
         .routes(routes!(public::get_model))

@@ -7,6 +7,7 @@ use std::time::Instant;
 use avatarium_core::{Config, SqliteStore, Store};
 
 use crate::auth::TokenKeys;
+use crate::engine::Engine;
 use crate::ratelimit::Limiters;
 
 #[derive(Clone)]
@@ -20,6 +21,7 @@ pub struct Inner {
     pub metrics: Metrics,
     pub started: Instant,
     pub http: reqwest::Client,
+    pub engine: Engine,
 }
 
 impl std::ops::Deref for AppState {
@@ -54,7 +56,15 @@ impl AppState {
             store,
             config,
             http,
+            engine: Engine::default(),
         })))
+    }
+}
+
+impl AppState {
+    /// Whether a realtime streaming session (003) is live.
+    pub fn streaming_session_exists(&self, session_id: &str) -> bool {
+        self.engine.streaming_session_exists(session_id)
     }
 }
 

@@ -5,7 +5,10 @@ mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::model::{Account, ApiKeyRecord, AvatarRecord, AvatarSettings, SessionRecord};
+use crate::model::{
+    Account, ApiKeyRecord, AvatarRecord, AvatarSettings, ChunkHit, ConversationRecord,
+    KnowledgeItem, MessageRecord, SessionRecord,
+};
 
 pub use sqlite::SqliteStore;
 
@@ -53,6 +56,52 @@ pub struct NewSession {
     pub source: Option<String>,
 }
 
+pub struct NewKnowledgeItem {
+    pub avatar_id: String,
+    pub kind: String,
+    pub title: String,
+    pub source: Option<String>,
+    pub mime: Option<String>,
+    pub chars: i64,
+}
+
+pub struct NewChunk {
+    pub heading: Option<String>,
+    pub text: String,
+    /// The text as the full-text index sees it (stemmed tokens).
+    pub fts_doc: String,
+    pub embedding: Option<Vec<f32>>,
+}
+
+pub struct NewConversation {
+    pub account_id: String,
+    pub avatar_id: Option<String>,
+    pub consumer_avatar_id: Option<String>,
+    pub provider: String,
+    pub model: String,
+    pub system_prompt: String,
+    pub byok: bool,
+    pub source: String,
+    pub metadata: Option<String>,
+}
+
+/// Where a message belongs: an API conversation or a public avatar session.
+#[derive(Clone, Debug)]
+pub enum Thread {
+    Conversation(String),
+    Session(String),
+}
+
+#[derive(Default)]
+pub struct NewMessage {
+    pub role: String,
+    pub content: String,
+    pub emotion: Option<String>,
+    pub sources: Option<String>,
+    pub latency_ms: Option<i64>,
+    pub llm_ms: Option<i64>,
+}
+
 /// Raw per-day figures for an avatar since a given instant; the caller fills
 /// in days without activity.
 #[derive(Debug, Default, Clone)]
@@ -63,6 +112,10 @@ pub struct AnalyticsRows {
     pub sessions_by_day: Vec<(String, i64)>,
     /// (YYYY-MM-DD, duration in ms) of every ended session.
     pub durations: Vec<(String, i64)>,
+    /// (YYYY-MM-DD, messages) of the avatar's sessions.
+    pub messages_by_day: Vec<(String, i64)>,
+    /// Reply latencies (ms) of the avatar's answers.
+    pub latencies: Vec<i64>,
 }
 
 #[async_trait]
@@ -110,6 +163,50 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord>;
     async fn count_sessions_since(&self, account_id: &str, since: &str) -> StoreResult<i64>;
     async fn analytics(&self, avatar_id: &str, since: &str) -> StoreResult<AnalyticsRows>;
+
+    async fn add_knowledge(
+        &self,
+        item: NewKnowledgeItem,
+        chunks: Vec<NewChunk>,
+    ) -> StoreResult<KnowledgeItem>;
+    async fn knowledge_items(&self, avatar_id: &str) -> StoreResult<Vec<KnowledgeItem>>;
+    async fn delete_knowledge_item(&self, avatar_id: &str, item_id: &str) -> StoreResult<bool>;
+    /// Best chunks of one avatar for an FTS5 MATCH expression, best first.
+    async fn search_knowledge(
+        &self,
+        avatar_id: &str,
+        fts_query: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ChunkHit>>;
+    /// Every chunk of the avatar that has an embedding.
+    async fn chunk_embeddings(&self, avatar_id: &str) -> StoreResult<Vec<(ChunkHit, Vec<f32>)>>;
+
+    async fn create_conversation(&self, new: NewConversation) -> StoreResult<ConversationRecord>;
+    async fn conversation(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<ConversationRecord>>;
+    /// Marks it ended; None if it does not exist for this account.
+    async fn end_conversation(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<ConversationRecord>>;
+    async fn add_message(&self, thread: &Thread, msg: NewMessage) -> StoreResult<MessageRecord>;
+    async fn messages(&self, thread: &Thread) -> StoreResult<Vec<MessageRecord>>;
+    /// A whole conversation at once (004's conversation log).
+    async fn log_conversation(
+        &self,
+        new: NewConversation,
+        messages: Vec<NewMessage>,
+    ) -> StoreResult<ConversationRecord>;
+
+    async fn session(&self, avatar_id: &str, id: &str) -> StoreResult<Option<SessionRecord>>;
+    /// Ends a session once, storing its analysis; an ended session is
+    /// returned unchanged.
+    async fn end_session(&self, id: &str, summary_json: &str)
+    -> StoreResult<Option<SessionRecord>>;
 
     /// Cheap liveness probe for health checks.
     async fn ping(&self) -> StoreResult<()>;

@@ -6,9 +6,15 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{AnalyticsRows, AvatarUpdate, NewAvatar, NewSession, Store, StoreError, StoreResult};
+use super::{
+    AnalyticsRows, AvatarUpdate, NewAvatar, NewChunk, NewConversation, NewKnowledgeItem,
+    NewMessage, NewSession, Store, StoreError, StoreResult, Thread,
+};
 use crate::ids;
-use crate::model::{Account, ApiKeyRecord, AvatarRecord, SessionRecord};
+use crate::model::{
+    Account, ApiKeyRecord, AvatarRecord, ChunkHit, ConversationRecord, KnowledgeItem,
+    MessageRecord, SessionRecord,
+};
 use crate::time::now_iso;
 
 pub const OWNER_EMAIL: &str = "owner@localhost";
@@ -338,7 +344,7 @@ impl Store for SqliteStore {
              (id, avatar_id, account_id, visitor_name, visitor_email, source, started_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?) \
              RETURNING id, avatar_id, account_id, visitor_name, visitor_email, source, \
-                       started_at, ended_at, duration_ms",
+                       started_at, ended_at, duration_ms, summary",
         )
         .bind(ids::uuid())
         .bind(&new.avatar_id)
@@ -404,17 +410,324 @@ impl Store for SqliteStore {
         .into_iter()
         .map(|r| (r.get::<String, _>("day"), r.get::<i64, _>("duration_ms")))
         .collect();
+        let messages_by_day = sqlx::query(
+            "SELECT substr(m.created_at, 1, 10) AS day, COUNT(*) AS n FROM messages m \
+             JOIN avatar_sessions s ON s.id = m.session_id \
+             WHERE s.avatar_id = ? AND m.created_at >= ? GROUP BY day ORDER BY day",
+        )
+        .bind(avatar_id)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| (r.get::<String, _>("day"), r.get::<i64, _>("n")))
+        .collect();
+        let latencies = sqlx::query_scalar(
+            "SELECT m.latency_ms FROM messages m JOIN avatar_sessions s ON s.id = m.session_id \
+             WHERE s.avatar_id = ? AND m.created_at >= ? AND m.latency_ms IS NOT NULL",
+        )
+        .bind(avatar_id)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(AnalyticsRows {
             views_by_day,
             sessions_by_day,
             durations,
+            messages_by_day,
+            latencies,
         })
+    }
+
+    async fn add_knowledge(
+        &self,
+        item: NewKnowledgeItem,
+        chunks: Vec<NewChunk>,
+    ) -> StoreResult<KnowledgeItem> {
+        let mut tx = self.pool.begin().await?;
+        let rec: KnowledgeItem = sqlx::query_as(
+            "INSERT INTO knowledge_items \
+             (id, avatar_id, type, title, source, mime, chars, chunk_count, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(ids::uuid())
+        .bind(&item.avatar_id)
+        .bind(&item.kind)
+        .bind(&item.title)
+        .bind(&item.source)
+        .bind(&item.mime)
+        .bind(item.chars)
+        .bind(chunks.len() as i64)
+        .bind(now_iso())
+        .fetch_one(&mut *tx)
+        .await?;
+        for (idx, c) in chunks.iter().enumerate() {
+            let embedding = c
+                .embedding
+                .as_ref()
+                .map(|v| v.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>());
+            let chunk_id: i64 = sqlx::query_scalar(
+                "INSERT INTO knowledge_chunks (item_id, avatar_id, idx, heading, text, embedding) \
+                 VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(&rec.id)
+            .bind(&item.avatar_id)
+            .bind(idx as i64)
+            .bind(&c.heading)
+            .bind(&c.text)
+            .bind(embedding)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO knowledge_fts (rowid, doc) VALUES (?, ?)")
+                .bind(chunk_id)
+                .bind(&c.fts_doc)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rec)
+    }
+
+    async fn knowledge_items(&self, avatar_id: &str) -> StoreResult<Vec<KnowledgeItem>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM knowledge_items WHERE avatar_id = ? ORDER BY created_at DESC, id",
+        )
+        .bind(avatar_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn delete_knowledge_item(&self, avatar_id: &str, item_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM knowledge_items WHERE avatar_id = ? AND id = ?")
+            .bind(avatar_id)
+            .bind(item_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn search_knowledge(
+        &self,
+        avatar_id: &str,
+        fts_query: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ChunkHit>> {
+        Ok(sqlx::query_as(
+            "SELECT c.id AS chunk_id, c.item_id, i.title, c.heading, c.text, \
+                    bm25(knowledge_fts) AS bm25 \
+             FROM knowledge_fts \
+             JOIN knowledge_chunks c ON c.id = knowledge_fts.rowid \
+             JOIN knowledge_items i ON i.id = c.item_id \
+             WHERE knowledge_fts MATCH ? AND c.avatar_id = ? \
+             ORDER BY bm25 LIMIT ?",
+        )
+        .bind(fts_query)
+        .bind(avatar_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn chunk_embeddings(&self, avatar_id: &str) -> StoreResult<Vec<(ChunkHit, Vec<f32>)>> {
+        let rows = sqlx::query(
+            "SELECT c.id AS chunk_id, c.item_id, i.title, c.heading, c.text, c.embedding \
+             FROM knowledge_chunks c JOIN knowledge_items i ON i.id = c.item_id \
+             WHERE c.avatar_id = ? AND c.embedding IS NOT NULL",
+        )
+        .bind(avatar_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let blob: Vec<u8> = r.get("embedding");
+                let v = blob
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                (
+                    ChunkHit {
+                        chunk_id: r.get("chunk_id"),
+                        item_id: r.get("item_id"),
+                        title: r.get("title"),
+                        heading: r.get("heading"),
+                        text: r.get("text"),
+                        bm25: 0.0,
+                    },
+                    v,
+                )
+            })
+            .collect())
+    }
+
+    async fn create_conversation(&self, new: NewConversation) -> StoreResult<ConversationRecord> {
+        Ok(insert_conversation(&self.pool, &new).await?)
+    }
+
+    async fn conversation(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<ConversationRecord>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM conversations WHERE account_id = ? AND id = ?")
+                .bind(account_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn end_conversation(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<ConversationRecord>> {
+        Ok(sqlx::query_as(
+            "UPDATE conversations SET status = 'ended', ended_at = COALESCE(ended_at, ?) \
+             WHERE account_id = ? AND id = ? RETURNING *",
+        )
+        .bind(now_iso())
+        .bind(account_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn add_message(&self, thread: &Thread, msg: NewMessage) -> StoreResult<MessageRecord> {
+        Ok(insert_message(&self.pool, thread, &msg).await?)
+    }
+
+    async fn messages(&self, thread: &Thread) -> StoreResult<Vec<MessageRecord>> {
+        let (column, id) = match thread {
+            Thread::Conversation(id) => ("conversation_id", id),
+            Thread::Session(id) => ("session_id", id),
+        };
+        Ok(sqlx::query_as(&format!(
+            "SELECT * FROM messages WHERE {column} = ? ORDER BY created_at, rowid"
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn log_conversation(
+        &self,
+        new: NewConversation,
+        messages: Vec<NewMessage>,
+    ) -> StoreResult<ConversationRecord> {
+        let mut tx = self.pool.begin().await?;
+        let conv = insert_conversation(&mut *tx, &new).await?;
+        let thread = Thread::Conversation(conv.id.clone());
+        for m in &messages {
+            insert_message(&mut *tx, &thread, m).await?;
+        }
+        tx.commit().await?;
+        Ok(conv)
+    }
+
+    async fn session(&self, avatar_id: &str, id: &str) -> StoreResult<Option<SessionRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT id, avatar_id, account_id, visitor_name, visitor_email, source, started_at, \
+                    ended_at, duration_ms, summary \
+             FROM avatar_sessions WHERE avatar_id = ? AND id = ?",
+        )
+        .bind(avatar_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn end_session(
+        &self,
+        id: &str,
+        summary_json: &str,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let now = chrono::Utc::now();
+        sqlx::query(
+            "UPDATE avatar_sessions SET ended_at = ?, summary = ?, \
+             duration_ms = CAST((julianday(?) - julianday(started_at)) * 86400000 AS INTEGER) \
+             WHERE id = ? AND ended_at IS NULL",
+        )
+        .bind(crate::time::to_iso(now))
+        .bind(summary_json)
+        .bind(crate::time::to_iso(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(sqlx::query_as(
+            "SELECT id, avatar_id, account_id, visitor_name, visitor_email, source, started_at, \
+                    ended_at, duration_ms, summary FROM avatar_sessions WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+async fn insert_conversation<'e, E>(
+    ex: E,
+    new: &NewConversation,
+) -> sqlx::Result<ConversationRecord>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    sqlx::query_as(
+        "INSERT INTO conversations \
+         (id, account_id, avatar_id, consumer_avatar_id, provider, model, system_prompt, byok, \
+          source, metadata, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+    )
+    .bind(ids::uuid())
+    .bind(&new.account_id)
+    .bind(&new.avatar_id)
+    .bind(&new.consumer_avatar_id)
+    .bind(&new.provider)
+    .bind(&new.model)
+    .bind(&new.system_prompt)
+    .bind(new.byok)
+    .bind(&new.source)
+    .bind(&new.metadata)
+    .bind(now_iso())
+    .fetch_one(ex)
+    .await
+}
+
+async fn insert_message<'e, E>(
+    ex: E,
+    thread: &Thread,
+    m: &NewMessage,
+) -> sqlx::Result<MessageRecord>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let (conversation_id, session_id) = match thread {
+        Thread::Conversation(id) => (Some(id.as_str()), None),
+        Thread::Session(id) => (None, Some(id.as_str())),
+    };
+    sqlx::query_as(
+        "INSERT INTO messages \
+         (id, conversation_id, session_id, role, content, emotion, sources, latency_ms, llm_ms, \
+          created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+    )
+    .bind(format!("msg_{}", uuid::Uuid::new_v4().simple()))
+    .bind(conversation_id)
+    .bind(session_id)
+    .bind(&m.role)
+    .bind(&m.content)
+    .bind(&m.emotion)
+    .bind(&m.sources)
+    .bind(m.latency_ms)
+    .bind(m.llm_ms)
+    .bind(now_iso())
+    .fetch_one(ex)
+    .await
 }
 
 #[cfg(test)]
@@ -489,6 +802,94 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(left, 0);
+    }
+
+    #[tokio::test]
+    async fn knowledge_is_searchable_and_deleted_with_its_avatar() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        let a = s.owner().await.unwrap();
+        let av = s.create_avatar(new_avatar(&a.id, "kb")).await.unwrap();
+        let chunk = |t: &str| NewChunk {
+            heading: None,
+            text: t.into(),
+            fts_doc: t.to_lowercase(),
+            embedding: Some(vec![0.5, -1.0]),
+        };
+        let item = s
+            .add_knowledge(
+                NewKnowledgeItem {
+                    avatar_id: av.id.clone(),
+                    kind: "text".into(),
+                    title: "Pricing FAQ".into(),
+                    source: None,
+                    mime: Some("text/plain".into()),
+                    chars: 40,
+                },
+                vec![chunk("basic cost 10 dollar"), chunk("office in lisbon")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(item.chunk_count, 2);
+        let hits = s
+            .search_knowledge(&av.id, "\"cost\" OR \"price\"", 5)
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].title, "Pricing FAQ");
+        assert!(hits[0].bm25 < 0.0);
+        let emb = s.chunk_embeddings(&av.id).await.unwrap();
+        assert_eq!(emb[0].1, vec![0.5, -1.0]);
+
+        s.delete_avatar(&a.id, &av.id).await.unwrap();
+        let left: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM knowledge_items) + (SELECT COUNT(*) FROM knowledge_chunks) \
+             + (SELECT COUNT(*) FROM knowledge_fts)",
+        )
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    #[tokio::test]
+    async fn sessions_end_once_with_a_duration() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        let a = s.owner().await.unwrap();
+        let av = s.create_avatar(new_avatar(&a.id, "x")).await.unwrap();
+        let sess = s
+            .create_session(NewSession {
+                avatar_id: av.id.clone(),
+                account_id: a.id.clone(),
+                visitor_name: None,
+                visitor_email: None,
+                source: None,
+            })
+            .await
+            .unwrap();
+        let t = Thread::Session(sess.id.clone());
+        s.add_message(
+            &t,
+            NewMessage {
+                role: "user".into(),
+                content: "hi".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let ended = s
+            .end_session(&sess.id, "{\"summary\":\"a\"}")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(ended.duration_ms.unwrap() >= 0);
+        let again = s
+            .end_session(&sess.id, "{\"summary\":\"b\"}")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.summary.as_deref(), Some("{\"summary\":\"a\"}"));
+        assert_eq!(s.messages(&t).await.unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -379,8 +379,13 @@ pub async fn get(
 ) -> ApiResult<Envelope<Value>> {
     let rec = owned(&state, &user, &id).await?;
     let mut v = avatar_json(&base, &rec);
-    // Knowledge items join here once the knowledge base lands.
-    v["knowledge"] = json!([]);
+    let items = state.store.knowledge_items(&rec.id).await?;
+    v["knowledge"] = json!(
+        items
+            .iter()
+            .map(crate::handlers::knowledge::item_json)
+            .collect::<Vec<_>>()
+    );
     Ok(Envelope(v))
 }
 
@@ -590,7 +595,8 @@ pub async fn get_analytics(
     Ok(Envelope(body))
 }
 
-fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+/// Nearest-rank percentile of sorted values.
+pub(crate) fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     if sorted.is_empty() {
         return None;
     }
@@ -615,6 +621,11 @@ pub(crate) fn analytics_json(first: NaiveDate, last: NaiveDate, rows: &Analytics
         .iter()
         .map(|(d, n)| (d.as_str(), *n))
         .collect();
+    let messages: BTreeMap<&str, i64> = rows
+        .messages_by_day
+        .iter()
+        .map(|(d, n)| (d.as_str(), *n))
+        .collect();
     let mut durations_by_day: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     for (d, ms) in &rows.durations {
         durations_by_day.entry(d.as_str()).or_default().push(*ms);
@@ -629,6 +640,7 @@ pub(crate) fn analytics_json(first: NaiveDate, last: NaiveDate, rows: &Analytics
             "date": key,
             "views": views.get(key.as_str()).copied().unwrap_or(0),
             "conversations": sessions.get(key.as_str()).copied().unwrap_or(0),
+            "messages": messages.get(key.as_str()).copied().unwrap_or(0),
             "avgDurationSec": secs(avg),
         }));
         day += Duration::days(1);
@@ -636,10 +648,19 @@ pub(crate) fn analytics_json(first: NaiveDate, last: NaiveDate, rows: &Analytics
     let mut all: Vec<i64> = rows.durations.iter().map(|(_, ms)| *ms).collect();
     all.sort_unstable();
     let total: i64 = all.iter().sum();
+    let mut lat = rows.latencies.clone();
+    lat.sort_unstable();
     json!({
         "totals": {
             "views": views.values().sum::<i64>(),
             "conversations": sessions.values().sum::<i64>(),
+            "messages": messages.values().sum::<i64>(),
+        },
+        "latency": {
+            "count": lat.len(),
+            "p50": percentile(&lat, 50.0),
+            "p95": percentile(&lat, 95.0),
+            "avg": (!lat.is_empty()).then(|| lat.iter().sum::<i64>() / lat.len() as i64),
         },
         "daily": daily,
         "sessionDurations": {
@@ -668,6 +689,8 @@ mod tests {
                 ("2026-01-02".into(), 60_000),
                 ("2026-01-02".into(), 120_000),
             ],
+            messages_by_day: vec![("2026-01-02".into(), 6)],
+            latencies: vec![300, 100, 200],
         };
         let v = analytics_json(first, last, &rows);
         let daily = v["daily"].as_array().unwrap();
@@ -677,8 +700,14 @@ mod tests {
         assert_eq!(daily[1]["avgDurationSec"], 90.0);
         assert_eq!(daily[0]["avgDurationSec"], Value::Null);
         assert_eq!(v["totals"]["views"], 5);
+        assert_eq!(daily[1]["messages"], 6);
+        assert_eq!(v["latency"]["p50"], 200);
+        assert_eq!(v["latency"]["avg"], 200);
         assert_eq!(v["sessionDurations"]["p50Sec"], 60.0);
         assert_eq!(v["sessionDurations"]["maxSec"], 120.0);
+        assert_eq!(daily[1]["messages"], 6);
+        assert_eq!(v["latency"]["p50"], 200);
+        assert_eq!(v["latency"]["avg"], 200);
     }
 
     #[test]

@@ -130,7 +130,7 @@ pub(crate) fn month_start() -> String {
     avatarium_core::time::to_iso(start)
 }
 
-async fn enforce_session_quota(state: &AppState, account_id: &str) -> ApiResult<()> {
+pub(crate) async fn enforce_session_quota(state: &AppState, account_id: &str) -> ApiResult<()> {
     let Some(account) = state.store.account(account_id).await? else {
         return Err(ApiError::not_found("Avatar not found"));
     };

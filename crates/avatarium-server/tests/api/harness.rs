@@ -225,3 +225,72 @@ impl Drop for TestServer {
         }
     }
 }
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn ws_connect(url: &str) -> Ws {
+    tokio_tungstenite::connect_async(url)
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+        .0
+}
+
+/// The HTTP status a refused WebSocket upgrade answered with.
+pub async fn ws_refused(url: &str) -> u16 {
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("{url} was accepted"),
+    }
+}
+
+pub async fn ws_send(ws: &mut Ws, v: Value) {
+    use futures::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        v.to_string().into(),
+    ))
+    .await
+    .unwrap();
+}
+
+/// The next JSON event, or None when the socket closes.
+pub async fn ws_next(ws: &mut Ws) -> Option<Value> {
+    use futures::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("no WebSocket event within 10 s");
+        match msg {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
+                return Some(serde_json::from_str(&t).unwrap());
+            }
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) | None | Some(Err(_)) => {
+                return None;
+            }
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+impl TestServer {
+    /// An avatar of the owner with a knowledge item.
+    pub async fn avatar_with_knowledge(&self, slug: &str, title: &str, content: &str) -> Value {
+        let tok = self.owner_token.clone();
+        let a = self.create_avatar(&tok, slug).await;
+        self.post(
+            &format!(
+                "/v1/consumer-avatars/{}/knowledge",
+                a["id"].as_str().unwrap()
+            ),
+            Some(&tok),
+            json!({"type": "text", "title": title, "content": content}),
+        )
+        .await
+        .expect(201);
+        a
+    }
+}
+
+pub const PRICING: &str = "Basic costs 10 dollars a month, Pro costs 30 dollars a month. \
+Both plans include email support. Our office is in Lisbon.";

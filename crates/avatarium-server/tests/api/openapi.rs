@@ -35,6 +35,27 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/v1/consumer-billing/plans"),
     ("get", "/v1/consumer-billing/subscription"),
     ("post", "/v1/consumer-billing/checkout"),
+    ("get", "/v1/consumer-avatars/{id}/knowledge"),
+    ("post", "/v1/consumer-avatars/{id}/knowledge"),
+    ("delete", "/v1/consumer-avatars/{id}/knowledge/{itemId}"),
+    ("post", "/v1/conversations"),
+    ("get", "/v1/conversations/{id}"),
+    ("post", "/v1/conversations/{id}/messages"),
+    ("post", "/v1/conversations/{id}/end"),
+    ("get", "/v1/conversations/{id}/ws"),
+    ("post", "/v1/public/avatar/{shortId}/chat"),
+    (
+        "post",
+        "/v1/public/avatar/{shortId}/session/{sessionId}/end",
+    ),
+    ("get", "/v1/public/avatar/{shortId}/ws"),
+    ("get", "/v1/models"),
+    ("get", "/v1/ai/providers"),
+    ("post", "/v1/ai/chat"),
+    ("post", "/v1/chat/completions"),
+    ("post", "/v1/chat.completions"),
+    ("post", "/api/chat"),
+    ("post", "/api/conversations/log"),
 ];
 
 #[tokio::test]
@@ -82,7 +103,9 @@ async fn every_documented_path_is_routed() {
             .replace("{keyId}", "x")
             .replace("{vertical}", "sales")
             .replace("{file}", "x.glb")
-            .replace("{shortId}", "x");
+            .replace("{shortId}", "x")
+            .replace("{itemId}", "x")
+            .replace("{sessionId}", "x");
         let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let res = s.client.request(m, s.url(&concrete)).send().await.unwrap();
         let status = res.status().as_u16();

@@ -1,0 +1,452 @@
+//! The conversation engine shared by every chat path (conversations, public
+//! avatars, `/api/chat`, the OpenAI-compatible endpoints): which provider
+//! answers, what knowledge grounds it, and how the prompt is assembled.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use avatarium_core::model::AvatarRecord;
+use avatarium_core::presets;
+use avatarium_llm::{self as llm, ChatProvider, ChatRequest, Message, Passage, Persona};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// A caller's own provider key (000's `byokAI`). Kept in memory only, for the
+/// life of the conversation: it is never stored, logged or returned.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Byok {
+    pub provider: String,
+    pub api_key: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+impl std::fmt::Debug for Byok {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Byok")
+            .field("provider", &self.provider)
+            .field("api_key", &"<redacted>")
+            .field("model", &self.model)
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+impl Byok {
+    pub fn validate(&self) -> ApiResult<()> {
+        if self.api_key.trim().is_empty() {
+            return Err(ApiError::bad_request("byokAI.apiKey is required"));
+        }
+        let known = ["groq", "openai", "anthropic", "gemini"];
+        if !known.contains(&self.provider.as_str()) && self.base_url.is_none() {
+            return Err(ApiError::bad_request(
+                "byokAI.provider must be groq, openai, anthropic or gemini (or give byokAI.baseUrl for an OpenAI-compatible server)",
+            ));
+        }
+        if let Some(u) = &self.base_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(ApiError::bad_request(
+                "byokAI.baseUrl must be an http(s) URL",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The provider that will answer, and under which names.
+#[derive(Clone)]
+pub struct Chosen {
+    pub provider: Arc<dyn ChatProvider>,
+    pub id: String,
+    pub model: String,
+    pub byok: bool,
+}
+
+/// Live engine state: detected local servers, BYOK keys of open
+/// conversations, and the sockets of each conversation.
+#[derive(Default)]
+pub struct Engine {
+    pub local_models: RwLock<Vec<String>>,
+    byok: Mutex<HashMap<String, Byok>>,
+    ended: Mutex<HashMap<String, watch::Sender<bool>>>,
+    /// Live 003 streaming sessions by id (filled by `streaming.new`).
+    pub streaming: Mutex<HashMap<String, Instant>>,
+}
+
+static LOCAL: LazyLock<Arc<dyn ChatProvider>> =
+    LazyLock::new(|| Arc::new(llm::local::LocalProvider::new()));
+
+pub fn local_provider() -> Arc<dyn ChatProvider> {
+    LOCAL.clone()
+}
+
+impl Engine {
+    pub fn remember_byok(&self, conversation_id: &str, byok: Byok) {
+        self.byok
+            .lock()
+            .expect("byok lock")
+            .insert(conversation_id.to_string(), byok);
+    }
+
+    pub fn byok_for(&self, conversation_id: &str) -> Option<Byok> {
+        self.byok
+            .lock()
+            .expect("byok lock")
+            .get(conversation_id)
+            .cloned()
+    }
+
+    pub fn streaming_session_exists(&self, id: &str) -> bool {
+        self.streaming
+            .lock()
+            .expect("sessions lock")
+            .contains_key(id)
+    }
+
+    /// A receiver that flips to `true` when the conversation ends.
+    pub fn subscribe(&self, conversation_id: &str) -> watch::Receiver<bool> {
+        let mut map = self.ended.lock().expect("hub lock");
+        map.entry(conversation_id.to_string())
+            .or_insert_with(|| watch::channel(false).0)
+            .subscribe()
+    }
+
+    /// Ends the conversation for every socket and forgets its key.
+    pub fn end(&self, conversation_id: &str) {
+        if let Some(tx) = self.ended.lock().expect("hub lock").remove(conversation_id) {
+            let _ = tx.send(true);
+        }
+        self.byok.lock().expect("byok lock").remove(conversation_id);
+    }
+}
+
+impl AppState {
+    /// Whether a provider can answer without a caller's key.
+    pub fn provider_configured(&self, id: &str) -> bool {
+        if id == "local" {
+            return true;
+        }
+        let settings = self.config.providers.get(id);
+        if settings.is_some_and(|s| s.api_key.is_some()) {
+            return true;
+        }
+        if id == "ollama" {
+            return settings.is_some()
+                || !self
+                    .engine
+                    .local_models
+                    .read()
+                    .expect("models lock")
+                    .is_empty();
+        }
+        // A custom OpenAI-compatible server given only by its URL.
+        settings.is_some_and(|s| s.base_url.is_some())
+            && llm::catalog::config_for(id, None, None, None).is_none()
+    }
+
+    pub fn default_provider_id(&self) -> String {
+        self.config
+            .default_provider
+            .clone()
+            .filter(|p| self.provider_configured(p))
+            .unwrap_or_else(|| "local".into())
+    }
+
+    /// Picks the provider for a request: the caller's key first, then the
+    /// named provider when this server has a key for it, else the default
+    /// (the offline provider unless configured otherwise), so an avatar
+    /// always answers.
+    pub fn choose_provider(
+        &self,
+        requested: Option<&str>,
+        model: Option<&str>,
+        byok: Option<&Byok>,
+    ) -> ApiResult<Chosen> {
+        if let Some(b) = byok {
+            b.validate()?;
+            let cfg = llm::catalog::config_for(
+                &b.provider,
+                Some(b.api_key.clone()),
+                b.base_url.clone(),
+                b.model.clone().or(model.map(str::to_owned)),
+            )
+            .ok_or_else(|| ApiError::bad_request(format!("Unknown provider '{}'", b.provider)))?;
+            return Ok(self.build(cfg, true));
+        }
+        let id = match requested.map(str::trim).filter(|p| !p.is_empty()) {
+            Some(p) if self.provider_configured(p) => p.to_string(),
+            Some(p) if llm::catalog::config_for(p, None, None, None).is_none() && p != "local" => {
+                return Err(ApiError::bad_request(format!(
+                    "Unknown provider '{p}'; see GET /v1/ai/providers"
+                )));
+            }
+            _ => self.default_provider_id(),
+        };
+        if id == "local" {
+            let p = local_provider();
+            let model = p.default_model().to_string();
+            return Ok(Chosen {
+                provider: p,
+                id,
+                model,
+                byok: false,
+            });
+        }
+        let s = self.config.providers.get(&id).cloned().unwrap_or_default();
+        let base_url = s
+            .base_url
+            .clone()
+            .or_else(|| (id == "ollama").then(|| self.config.ollama_url.clone()));
+        let cfg = llm::catalog::config_for(
+            &id,
+            s.api_key.map(|k| k.0),
+            base_url,
+            model.map(str::to_owned).or(s.model),
+        )
+        .ok_or_else(|| ApiError::bad_request(format!("Unknown provider '{id}'")))?;
+        Ok(self.build(cfg, false))
+    }
+
+    fn build(&self, cfg: llm::ProviderConfig, byok: bool) -> Chosen {
+        let id = cfg.id.clone();
+        let model = cfg.default_model.clone();
+        Chosen {
+            provider: llm::build(cfg, self.http.clone()),
+            id,
+            model,
+            byok,
+        }
+    }
+
+    /// The knowledge most relevant to `question`, best first.
+    pub async fn retrieve(&self, avatar_id: &str, question: &str) -> ApiResult<Vec<Passage>> {
+        let Some(query) = llm::text::fts5_query(question) else {
+            return Ok(Vec::new());
+        };
+        let hits = self.store.search_knowledge(avatar_id, &query, 6).await?;
+        let terms = llm::text::question_terms(question);
+        let mut passages: Vec<Passage> = hits
+            .into_iter()
+            .map(|h| {
+                // BM25 ranks well but says little in absolute terms (with a
+                // handful of chunks its IDF is near zero), so relevance is
+                // mostly how well the best sentence (or the title) covers
+                // the question, nudged by BM25.
+                let lexical = llm::text::sentences(&h.text)
+                    .iter()
+                    .map(|s| llm::text::overlap_score(&terms, s))
+                    .chain([llm::text::overlap_score(&terms, &h.title)])
+                    .fold(0.0f32, f32::max);
+                let x = (-h.bm25).max(0.0) as f32;
+                let bm25 = x / (x + 1.5);
+                Passage {
+                    title: h.title,
+                    text: match h.heading {
+                        Some(head) if !h.text.starts_with(&head) => format!("{head}\n{}", h.text),
+                        _ => h.text,
+                    },
+                    relevance: (0.8 * lexical + 0.2 * bm25).clamp(0.0, 1.0),
+                }
+            })
+            .collect();
+        passages.sort_by(|a, b| b.relevance.total_cmp(&a.relevance));
+        Ok(passages)
+    }
+
+    /// Probes for a local OpenAI-compatible server (Ollama) so it can be
+    /// offered in `/v1/models`; quick and silent when none runs.
+    pub async fn detect_local_models(&self) {
+        let found = llm::catalog::probe_openai_compatible(
+            &self.http,
+            &self.config.ollama_url,
+            Duration::from_millis(400),
+        )
+        .await
+        .unwrap_or_default();
+        *self.engine.local_models.write().expect("models lock") = found;
+    }
+}
+
+/// 002's `sources`: one per knowledge item, its best relevance.
+pub fn sources_json(passages: &[Passage]) -> Value {
+    let mut seen: Vec<(String, f32)> = Vec::new();
+    for p in passages {
+        match seen.iter_mut().find(|(t, _)| *t == p.title) {
+            Some((_, r)) => *r = r.max(p.relevance),
+            None => seen.push((p.title.clone(), p.relevance)),
+        }
+    }
+    Value::Array(
+        seen.into_iter()
+            .map(|(title, r)| json!({ "title": title, "relevance": round2(r) }))
+            .collect(),
+    )
+}
+
+/// Two decimals, computed in f64 so 0.9f32 prints as 0.9.
+pub fn round2(r: f32) -> f64 {
+    (f64::from(r) * 100.0).round() / 100.0
+}
+
+/// The passages good enough to cite.
+pub fn cited(passages: &[Passage]) -> Vec<Passage> {
+    passages
+        .iter()
+        .filter(|p| p.relevance >= 0.15)
+        .cloned()
+        .collect()
+}
+
+pub fn persona_of(avatar: &AvatarRecord) -> Persona {
+    Persona {
+        name: avatar.name.clone(),
+        tagline: avatar.settings.tagline.clone(),
+        personality: avatar.settings.personality.clone(),
+        greeting: avatar.settings.greeting.clone(),
+    }
+}
+
+pub fn preset_persona(preset_id: &str) -> Option<(Persona, String)> {
+    let p = presets::by_id(preset_id)?;
+    let prompt = format!(
+        "You are {}, a friendly talking avatar. {} Your replies are spoken aloud: keep them to \
+         two to four short sentences of plain text, with no markdown, lists, URLs or emoji.",
+        p.name, p.description
+    );
+    Some((
+        Persona {
+            name: p.name.clone(),
+            tagline: Some(p.description.clone()),
+            personality: None,
+            greeting: None,
+        },
+        prompt,
+    ))
+}
+
+/// Most recent turns kept in the prompt; older ones are dropped first.
+pub const MAX_HISTORY: usize = 20;
+pub const MAX_MESSAGE_CHARS: usize = 8000;
+
+/// System prompt + knowledge + recent history + the new user message.
+pub fn build_request(
+    system_prompt: &str,
+    knowledge: Vec<Passage>,
+    mut history: Vec<Message>,
+    user: &str,
+    persona: Option<Persona>,
+    model: Option<String>,
+) -> ChatRequest {
+    let mut system = system_prompt.trim().to_string();
+    if !knowledge.is_empty() {
+        system.push_str("\n\nKnowledge base excerpts (answer from these when they are relevant):");
+        for (i, p) in knowledge.iter().enumerate() {
+            system.push_str(&format!("\n[{}] {}: {}", i + 1, p.title, p.text.trim()));
+        }
+    }
+    history.retain(|m| m.role != llm::Role::System && !m.content.trim().is_empty());
+    if history.len() > MAX_HISTORY {
+        history.drain(..history.len() - MAX_HISTORY);
+    }
+    let mut messages = Vec::with_capacity(history.len() + 2);
+    if !system.is_empty() {
+        messages.push(Message::system(system));
+    }
+    messages.extend(history);
+    messages.push(Message::user(user));
+    ChatRequest {
+        model,
+        messages,
+        temperature: None,
+        max_tokens: None,
+        knowledge,
+        persona,
+    }
+}
+
+/// An upstream failure as the API reports it: 502 PROVIDER_ERROR with the
+/// provider's reason (keys are already redacted by the clients).
+pub fn provider_error(provider: &str, e: &llm::ProviderError) -> ApiError {
+    ApiError::Provider(format!("Provider '{provider}' failed: {e}"))
+}
+
+pub fn validate_user_text(text: &str) -> ApiResult<&str> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(ApiError::bad_request("message must not be empty"));
+    }
+    if t.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "message must be at most {MAX_MESSAGE_CHARS} characters"
+        )));
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_carry_knowledge_and_bounded_history() {
+        let history: Vec<Message> = (0..30).map(|i| Message::user(format!("q{i}"))).collect();
+        let req = build_request(
+            "You are Aria.",
+            vec![Passage {
+                title: "Pricing FAQ".into(),
+                text: "Basic costs 10 dollars.".into(),
+                relevance: 0.8,
+            }],
+            history,
+            "What are your prices?",
+            None,
+            None,
+        );
+        assert_eq!(req.messages.len(), MAX_HISTORY + 2);
+        assert!(
+            req.messages[0]
+                .content
+                .contains("[1] Pricing FAQ: Basic costs 10 dollars.")
+        );
+        assert_eq!(
+            req.messages.last().unwrap().content,
+            "What are your prices?"
+        );
+        assert_eq!(req.messages[1].content, "q10");
+    }
+
+    #[test]
+    fn sources_are_one_per_item_with_the_best_relevance() {
+        let p = |t: &str, r| Passage {
+            title: t.into(),
+            text: String::new(),
+            relevance: r,
+        };
+        let s = sources_json(&[p("A", 0.5), p("B", 0.3), p("A", 0.9)]);
+        assert_eq!(
+            s,
+            json!([{"title": "A", "relevance": 0.9}, {"title": "B", "relevance": 0.3}])
+        );
+    }
+
+    #[test]
+    fn byok_debug_hides_the_key() {
+        let b = Byok {
+            provider: "openai".into(),
+            api_key: "sk-secret".into(),
+            model: None,
+            base_url: None,
+        };
+        assert!(!format!("{b:?}").contains("sk-secret"));
+    }
+}
