@@ -124,6 +124,9 @@ struct ServeArgs {
     /// Short id of the avatar /api/chat speaks as.
     #[arg(long, env = "AVATARIUM_API_AVATAR")]
     api_avatar: Option<String>,
+    /// Rank knowledge with this provider's embeddings too (e.g. openai).
+    #[arg(long, env = "AVATARIUM_EMBEDDINGS_PROVIDER")]
+    embeddings_provider: Option<String>,
     /// Let knowledge URLs point at private or loopback addresses.
     #[arg(long, env = "AVATARIUM_ALLOW_PRIVATE_URLS")]
     allow_private_urls: bool,
@@ -192,6 +195,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     cfg.chat_backend_url = args.chat_backend_url.filter(|u| !u.is_empty());
     cfg.api_avatar = args.api_avatar.filter(|a| !a.is_empty());
     cfg.allow_private_urls = args.allow_private_urls;
+    cfg.embeddings_provider = args.embeddings_provider.filter(|p| !p.is_empty());
     cfg.rate_limits.default_key_tier = KeyTier::parse(&args.key_tier).with_context(|| {
         format!(
             "--key-tier '{}': expected local, free, creator, pro or enterprise",

@@ -204,6 +204,10 @@ pub struct Config {
     pub chat_backend_url: Option<String>,
     /// Lets the knowledge base fetch URLs on private networks (off by default).
     pub allow_private_urls: bool,
+    /// Provider whose embeddings rank knowledge alongside full-text search
+    /// (e.g. `openai`, `ollama`); none by default, which keeps ingestion
+    /// offline.
+    pub embeddings_provider: Option<String>,
     /// Short id of the avatar 004's `/api/chat` speaks as (default: the
     /// owner's newest active avatar).
     pub api_avatar: Option<String>,
@@ -228,6 +232,7 @@ impl Config {
             chat_backend_url: None,
             allow_private_urls: false,
             api_avatar: None,
+            embeddings_provider: None,
         }
     }
 

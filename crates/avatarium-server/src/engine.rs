@@ -228,38 +228,88 @@ impl AppState {
         }
     }
 
-    /// The knowledge most relevant to `question`, best first.
+    /// The provider that embeds knowledge, when one is configured.
+    pub fn embedder(&self) -> Option<Chosen> {
+        let id = self.config.embeddings_provider.as_deref()?;
+        if id == "local" || !self.provider_configured(id) {
+            return None;
+        }
+        self.choose_provider(Some(id), None, None).ok()
+    }
+
+    /// Embeddings for chunks being added; None (and a warning) when there is
+    /// no embedder or it fails, so ingestion never depends on the network.
+    pub async fn embed_texts(&self, texts: &[String]) -> Option<Vec<Vec<f32>>> {
+        let e = self.embedder()?;
+        match e.provider.embed(texts).await {
+            Ok(v) if v.len() == texts.len() => Some(v),
+            Ok(_) => None,
+            Err(err) => {
+                tracing::warn!(provider = %e.id, error = %err, "knowledge stored without embeddings");
+                None
+            }
+        }
+    }
+
+    /// The knowledge most relevant to `question`, best first: full-text
+    /// matches, plus semantic matches when an embedder is configured.
     pub async fn retrieve(&self, avatar_id: &str, question: &str) -> ApiResult<Vec<Passage>> {
-        let Some(query) = llm::text::fts5_query(question) else {
-            return Ok(Vec::new());
-        };
-        let hits = self.store.search_knowledge(avatar_id, &query, 6).await?;
+        let mut hits: Vec<(avatarium_core::model::ChunkHit, Option<f32>)> =
+            match llm::text::fts5_query(question) {
+                Some(query) => self
+                    .store
+                    .search_knowledge(avatar_id, &query, 6)
+                    .await?
+                    .into_iter()
+                    .map(|h| (h, None))
+                    .collect(),
+                None => Vec::new(),
+            };
+        if let Some(q) = self
+            .embed_texts(&[question.to_string()])
+            .await
+            .and_then(|mut v| v.pop())
+        {
+            for (hit, v) in self.store.chunk_embeddings(avatar_id).await? {
+                let c = cosine(&q, &v);
+                match hits.iter_mut().find(|(h, _)| h.chunk_id == hit.chunk_id) {
+                    Some((_, slot)) => *slot = Some(c),
+                    None => hits.push((hit, Some(c))),
+                }
+            }
+        }
         let terms = llm::text::question_terms(question);
         let mut passages: Vec<Passage> = hits
             .into_iter()
-            .map(|h| {
+            .map(|(h, semantic)| {
                 // BM25 ranks well but says little in absolute terms (with a
                 // handful of chunks its IDF is near zero), so relevance is
                 // mostly how well the best sentence (or the title) covers
-                // the question, nudged by BM25.
+                // the question, nudged by BM25, and averaged with the
+                // embedding similarity when there is one.
                 let lexical = llm::text::sentences(&h.text)
                     .iter()
                     .map(|s| llm::text::overlap_score(&terms, s))
                     .chain([llm::text::overlap_score(&terms, &h.title)])
                     .fold(0.0f32, f32::max);
                 let x = (-h.bm25).max(0.0) as f32;
-                let bm25 = x / (x + 1.5);
+                let keyword = 0.8 * lexical + 0.2 * x / (x + 1.5);
+                let relevance = match semantic {
+                    Some(c) => 0.5 * keyword + 0.5 * c.max(0.0),
+                    None => keyword,
+                };
                 Passage {
                     title: h.title,
                     text: match h.heading {
                         Some(head) if !h.text.starts_with(&head) => format!("{head}\n{}", h.text),
                         _ => h.text,
                     },
-                    relevance: (0.8 * lexical + 0.2 * bm25).clamp(0.0, 1.0),
+                    relevance: relevance.clamp(0.0, 1.0),
                 }
             })
             .collect();
         passages.sort_by(|a, b| b.relevance.total_cmp(&a.relevance));
+        passages.truncate(6);
         Ok(passages)
     }
 
@@ -274,6 +324,23 @@ impl AppState {
         .await
         .unwrap_or_default();
         *self.engine.local_models.write().expect("models lock") = found;
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() || a.is_empty() {
+        return 0.0;
+    }
+    let (mut dot, mut na, mut nb) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
     }
 }
 

@@ -154,7 +154,10 @@ pub async fn create(
             "title must be at most 200 characters",
         ));
     }
-    let chunks: Vec<NewChunk> = kb::chunk(&text, CHUNK_CHARS)
+    let pieces = kb::chunk(&text, CHUNK_CHARS);
+    let texts: Vec<String> = pieces.iter().map(|c| c.text.clone()).collect();
+    let mut embeddings = state.embed_texts(&texts).await.map(Vec::into_iter);
+    let chunks: Vec<NewChunk> = pieces
         .into_iter()
         .map(|c| {
             // The title is indexed with every chunk: "pricing" should find
@@ -168,7 +171,7 @@ pub async fn create(
                 fts_doc: avatarium_llm::text::fts_document(&indexed),
                 heading: c.heading,
                 text: c.text,
-                embedding: None,
+                embedding: embeddings.as_mut().and_then(Iterator::next),
             }
         })
         .collect();

@@ -39,6 +39,26 @@ pub async fn start(mode: Mode) -> (String, Seen) {
                 respond(mode, body.0["stream"].as_bool().unwrap_or(false))
             }),
         )
+        .route(
+            "/v1/embeddings",
+            post(|State(seen): State<Seen>, body: axum::Json<Value>| async move {
+                seen.0.lock().unwrap().push(("embeddings".into(), body.0.clone()));
+                let data: Vec<Value> = body.0["input"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": embed(t.as_str().unwrap())}))
+                    .collect();
+                axum::Json(json!({"object": "list", "data": data, "model": "fake-embed"}))
+            }),
+        )
+        .route(
+            "/v1/models",
+            axum::routing::get(|| async {
+                axum::Json(json!({"object": "list", "data": [{"id": "llama3.2", "object": "model"}, {"id": "qwen2.5", "object": "model"}]}))
+            }),
+        )
         .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -78,4 +98,15 @@ fn respond(mode: Mode, stream: bool) -> Response {
         body.push_str("data: [DONE]\n\n");
     }
     ([("content-type", "text/event-stream")], body).into_response()
+}
+
+/// A toy semantic space: texts about the flagship product point one way,
+/// everything else another, whatever words they use.
+fn embed(text: &str) -> Vec<f32> {
+    let t = text.to_lowercase();
+    if t.contains("zorblax") || t.contains("main product") {
+        vec![1.0, 0.0, 0.1]
+    } else {
+        vec![0.0, 1.0, 0.1]
+    }
 }

@@ -269,3 +269,52 @@ async fn urls_and_files_are_ingested() {
     );
     assert_eq!(r.data()["sources"][0]["title"], "Returns");
 }
+
+#[tokio::test]
+async fn embeddings_find_what_words_do_not() {
+    let (fake, seen) = crate::fake_llm::start(crate::fake_llm::Mode::Ok).await;
+    let s = TestServer::with_config(|c| {
+        c.rate_limits = avatarium_core::config::RateLimits::unlimited();
+        c.providers.insert(
+            "openai".into(),
+            avatarium_core::config::ProviderSettings {
+                api_key: Some(avatarium_core::config::Secret("sk-embed".into())),
+                base_url: Some(fake.clone()),
+                model: None,
+            },
+        );
+        c.embeddings_provider = Some("openai".into());
+    })
+    .await;
+    let a = s
+        .avatar_with_knowledge(
+            "semantic",
+            "Catalogue",
+            "Zorblax is our flagship gadget, shipped in blue and red.",
+        )
+        .await;
+    s.avatar_with_knowledge("decoy", "Other", "Unrelated text about gardening.")
+        .await;
+    let embedded: Vec<_> = seen
+        .calls()
+        .into_iter()
+        .filter(|(k, _)| k == "embeddings")
+        .collect();
+    assert!(
+        embedded[0].1["input"][0]
+            .as_str()
+            .unwrap()
+            .contains("Zorblax")
+    );
+    let short = a["shortId"].as_str().unwrap();
+    // No word in common with the knowledge: only the embedding can match.
+    let r = s
+        .post(
+            &format!("/v1/public/avatar/{short}/chat"),
+            None,
+            json!({"message": "Tell me about the main product"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.data()["sources"][0]["title"], "Catalogue", "{}", r.body);
+}

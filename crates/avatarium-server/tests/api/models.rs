@@ -187,3 +187,47 @@ async fn avatar_chat_completions_speak_003s_sse() {
         "550e8400-e29b-41d4-a716-446655440000"
     );
 }
+
+#[tokio::test]
+async fn a_running_local_server_is_offered_and_can_be_the_default() {
+    let (fake, _) = fake_llm::start(Mode::Ok).await;
+    let s = TestServer::with_config(|c| {
+        c.rate_limits = avatarium_core::config::RateLimits::unlimited();
+        c.ollama_url = fake.clone();
+        c.default_provider = Some("ollama".into());
+    })
+    .await;
+    // Detection runs in the background at start-up.
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        let r = s.get("/v1/models", None).await.expect(200);
+        ids = r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect();
+        if ids.iter().any(|i| i == "ollama/llama3.2") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ids.contains(&"ollama/llama3.2".to_string()), "{ids:?}");
+    let c = s
+        .post("/v1/conversations", s.owner(), json!({}))
+        .await
+        .expect(201);
+    assert_eq!(c.data()["provider"], "ollama");
+    let r = s
+        .post(
+            &format!(
+                "/v1/conversations/{}/messages",
+                c.data()["id"].as_str().unwrap()
+            ),
+            s.owner(),
+            json!({"content": "Hi"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.data()["content"], REPLY.concat());
+}
