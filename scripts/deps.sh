@@ -3,7 +3,10 @@
 # it is cheap to run every time and works on a fresh machine.
 set -euo pipefail
 
-packages=(build-essential pkg-config ca-certificates curl)
+# espeak-ng: the offline voice (linked, GPL); libclang + cmake: bindings and
+# whisper.cpp; sox: test audio.
+packages=(build-essential pkg-config ca-certificates curl cmake libclang-dev
+    libespeak-ng-dev espeak-ng sox)
 
 missing=()
 for p in "${packages[@]}"; do

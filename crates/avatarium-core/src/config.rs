@@ -208,6 +208,9 @@ pub struct Config {
     /// (e.g. `openai`, `ollama`); none by default, which keeps ingestion
     /// offline.
     pub embeddings_provider: Option<String>,
+    /// Whisper model for local transcription: a catalog name (`tiny.en`) in
+    /// `<data-dir>/models`, or a path. None: the smallest installed one.
+    pub whisper_model: Option<String>,
     /// Short id of the avatar 004's `/api/chat` speaks as (default: the
     /// owner's newest active avatar).
     pub api_avatar: Option<String>,
@@ -233,6 +236,7 @@ impl Config {
             allow_private_urls: false,
             api_avatar: None,
             embeddings_provider: None,
+            whisper_model: None,
         }
     }
 
@@ -243,6 +247,11 @@ impl Config {
     /// Custom models uploaded for consumer avatars.
     pub fn models_dir(&self) -> PathBuf {
         self.data_dir.join("models")
+    }
+
+    /// Speech models (whisper ggml files), shared by the CLI and the server.
+    pub fn speech_models_dir(&self) -> PathBuf {
+        self.data_dir.join("speech-models")
     }
 
     /// Loads the token-signing secret, creating it (owner-only) on first use so
@@ -273,6 +282,10 @@ pub fn providers_from_env() -> std::collections::BTreeMap<String, ProviderSettin
         ("anthropic", &["ANTHROPIC_API_KEY"][..]),
         ("gemini", &["GEMINI_API_KEY", "GOOGLE_API_KEY"][..]),
         ("ollama", &[][..]),
+        // Speech-only providers.
+        ("elevenlabs", &["ELEVENLABS_API_KEY"][..]),
+        ("deepgram", &["DEEPGRAM_API_KEY"][..]),
+        ("google", &["GOOGLE_CLOUD_API_KEY", "GOOGLE_API_KEY"][..]),
     ] {
         let upper = id.to_ascii_uppercase();
         let settings = ProviderSettings {

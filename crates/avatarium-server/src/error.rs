@@ -208,12 +208,28 @@ pub struct Envelope<T>(pub T);
 /// `{data, meta: {requestId}}`, 201.
 pub struct Created<T>(pub T);
 
+#[derive(Serialize)]
+struct Meta {
+    #[serde(rename = "requestId")]
+    request_id: String,
+}
+
+/// Serialised straight from the handler's type: building a `json!` tree
+/// around `data` would deep-copy it on every response.
+#[derive(Serialize)]
+struct Env<T> {
+    data: T,
+    meta: Meta,
+}
+
 fn envelope<T: Serialize>(status: StatusCode, data: T) -> Response {
-    (
-        status,
-        axum::Json(json!({ "data": data, "meta": { "requestId": request_id() } })),
-    )
-        .into_response()
+    let body = Env {
+        data,
+        meta: Meta {
+            request_id: request_id(),
+        },
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 impl<T: Serialize> IntoResponse for Envelope<T> {

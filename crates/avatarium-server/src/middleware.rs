@@ -35,8 +35,12 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
         id: id.clone(),
         dialect: Dialect::for_path(req.uri().path()),
     };
+    let allowed = host_of(&req).is_none_or(|h| host_allowed(&h, &state.config.allowed_hosts));
     let mut res = REQUEST_CTX
         .scope(ctx.clone(), async move {
+            if !allowed {
+                return refused_host(&req);
+            }
             let res = next.run(req).await;
             envelope_foreign_errors(res).await
         })
@@ -97,31 +101,28 @@ fn default_message(status: StatusCode) -> &'static str {
     }
 }
 
-/// Refuses requests addressed to a host name that is neither loopback nor
-/// configured: a web page on another origin can point its own DNS name at
-/// 127.0.0.1, but it cannot make the browser send `Host: 127.0.0.1`.
-pub async fn host_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let host = req
-        .headers()
+fn host_of(req: &Request) -> Option<String> {
+    req.headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()));
-    match host {
-        Some(h) if host_allowed(&h, &state.config.allowed_hosts) => next.run(req).await,
-        // HTTP/1.0 clients may omit Host; they cannot be a rebinding browser.
-        None => next.run(req).await,
-        Some(h) => {
-            let body = error_body(
-                "FORBIDDEN",
-                &format!(
-                    "Host '{h}' is not allowed. This server answers loopback names only; \
-                     add the name with --allow-host to reach it otherwise."
-                ),
-            );
-            (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
-        }
-    }
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+}
+
+/// Refuses requests addressed to a host name that is neither loopback nor
+/// configured: a web page on another origin can point its own DNS name at
+/// 127.0.0.1, but it cannot make the browser send `Host: 127.0.0.1`.
+/// (HTTP/1.0 clients may omit Host; they cannot be a rebinding browser.)
+fn refused_host(req: &Request) -> Response {
+    let h = host_of(req).unwrap_or_default();
+    let body = error_body(
+        "FORBIDDEN",
+        &format!(
+            "Host '{h}' is not allowed. This server answers loopback names only; \
+             add the name with --allow-host to reach it otherwise."
+        ),
+    );
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }
 
 pub fn host_allowed(host_header: &str, allowed: &[String]) -> bool {

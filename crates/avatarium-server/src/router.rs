@@ -88,33 +88,6 @@ pub fn router(state: AppState) -> Router {
     let doc = std::sync::Arc::new(doc);
     let cfg = &state.config;
 
-    let origins: Vec<HeaderValue> = cfg
-        .cors_origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("x-request-id"),
-        ])
-        .expose_headers([
-            HeaderName::from_static("x-request-id"),
-            HeaderName::from_static("x-ratelimit-limit"),
-            HeaderName::from_static("x-ratelimit-remaining"),
-            HeaderName::from_static("x-ratelimit-reset"),
-            header::RETRY_AFTER,
-        ]);
-
     routes
         .route(
             "/v1/openapi.json",
@@ -124,18 +97,52 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .fallback(middleware::not_found)
-        // Innermost first: credentials, body limit, CORS, the host guard, and
-        // outermost the request context that every envelope reads.
+        // Innermost first: credentials, body limit, CORS, and outermost the
+        // request context (request id, host guard) that every envelope reads.
         .layer(from_fn_with_state(state.clone(), credentials::resolve))
         // A panicking handler becomes a 500 that the request context wraps in
         // the envelope, instead of a dropped connection.
         .layer(CatchPanicLayer::new())
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
-        .layer(cors)
-        .layer(from_fn_with_state(state.clone(), middleware::host_guard))
+        .layer(tower::util::option_layer(cors_layer(&cfg.cors_origins)))
         .layer(from_fn_with_state(
             state.clone(),
             middleware::request_context,
         ))
         .with_state(state)
+}
+
+/// CORS for the configured origins only. With none configured (the default:
+/// the dashboard and embeds are same-origin) no layer runs at all.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("x-ratelimit-limit"),
+                HeaderName::from_static("x-ratelimit-remaining"),
+                HeaderName::from_static("x-ratelimit-reset"),
+                header::RETRY_AFTER,
+            ]),
+    )
 }

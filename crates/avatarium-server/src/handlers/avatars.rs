@@ -2,6 +2,7 @@
 
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use avatarium_core::presets::{self, AvatarPreset};
@@ -14,15 +15,24 @@ pub(crate) fn model_url(base: &str, p: &AvatarPreset) -> String {
     format!("{base}/assets/avatars/{}", p.file)
 }
 
-fn preset_json(base: &str, p: &AvatarPreset) -> Value {
-    let mut v = serde_json::to_value(p).expect("presets serialize");
-    v["modelUrl"] = json!(model_url(base, p));
-    let thumb = p.file.replace(".glb", ".png").replace(".vrm", ".png");
-    v["thumbnailUrl"] = match assets::size_of(&thumb) {
-        Some(_) => json!(format!("{base}/assets/avatars/{thumb}")),
-        None => Value::Null,
-    };
-    v
+/// A preset as served: its fields plus URLs on this server.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresetView {
+    #[serde(flatten)]
+    preset: &'static AvatarPreset,
+    model_url: String,
+    thumbnail_url: Option<String>,
+}
+
+fn preset_view(base: &str, p: &'static AvatarPreset) -> PresetView {
+    let stem = p.file.rsplit_once('.').map_or(p.file.as_str(), |(s, _)| s);
+    let thumb = format!("{stem}.png");
+    PresetView {
+        preset: p,
+        model_url: model_url(base, p),
+        thumbnail_url: assets::size_of(&thumb).map(|_| format!("{base}/assets/avatars/{thumb}")),
+    }
 }
 
 fn find(id: &str) -> ApiResult<&'static AvatarPreset> {
@@ -32,11 +42,11 @@ fn find(id: &str) -> ApiResult<&'static AvatarPreset> {
 /// List available avatar presets.
 #[utoipa::path(get, path = "/v1/avatars", tag = "avatars",
     responses((status = 200, description = "All presets")))]
-pub async fn list(BaseUrl(base): BaseUrl) -> Envelope<Vec<Value>> {
+pub async fn list(BaseUrl(base): BaseUrl) -> Envelope<Vec<PresetView>> {
     Envelope(
         presets::all()
             .iter()
-            .map(|p| preset_json(&base, p))
+            .map(|p| preset_view(&base, p))
             .collect(),
     )
 }
@@ -48,8 +58,8 @@ pub async fn list(BaseUrl(base): BaseUrl) -> Envelope<Vec<Value>> {
 pub async fn get(
     BaseUrl(base): BaseUrl,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Envelope<Value>> {
-    Ok(Envelope(preset_json(&base, find(&id)?)))
+) -> ApiResult<Envelope<PresetView>> {
+    Ok(Envelope(preset_view(&base, find(&id)?)))
 }
 
 /// Get the avatar's 3D model URL (served by this server).
