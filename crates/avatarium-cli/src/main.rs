@@ -13,6 +13,8 @@ use avatarium_core::{SqliteStore, Store, ids};
 use avatarium_server::AppState;
 use avatarium_server::auth::TokenKeys;
 
+mod speech;
+
 #[derive(Parser)]
 #[command(
     name = "avatarium",
@@ -51,6 +53,39 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Speak TEXT with the offline voice into a WAV file (and its visemes).
+    Say {
+        text: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the viseme timeline and word timings as JSON.
+        #[arg(long)]
+        visemes: Option<PathBuf>,
+        /// An espeak-ng voice, e.g. en-us, en-gb+f3, de.
+        #[arg(long)]
+        voice: Option<String>,
+        #[arg(long)]
+        speed: Option<f32>,
+    },
+    /// Transcribe an audio file (WAV, MP3, OGG, WebM) with the local model.
+    Transcribe {
+        file: PathBuf,
+        /// A model name (tiny.en, base.en, …) in the data dir, or a path to a ggml file.
+        #[arg(long)]
+        model: Option<String>,
+        /// Print JSON with word timings instead of the text alone.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List or download speech-recognition models.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Print a JWT for the local owner account (last line of stdout).
     Token {
         #[command(flatten)]
@@ -75,6 +110,19 @@ enum KeysCommand {
     List,
     /// Revoke a key by id.
     Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Models known to the downloader, and which are installed.
+    List,
+    /// Download a model (resumable, checksum-verified).
+    Download {
+        name: String,
+        /// Where to download from (a mirror of whisper.cpp's model host).
+        #[arg(long, env = "AVATARIUM_MODELS_URL", default_value = avatarium_stt::models::DEFAULT_BASE_URL)]
+        base_url: String,
+    },
 }
 
 #[derive(Args)]
@@ -148,6 +196,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Keys { command, data } => keys(command, data.path()).await,
         Command::Token { data, ttl_hours } => token(data.path(), ttl_hours).await,
+        Command::Say {
+            text,
+            out,
+            visemes,
+            voice,
+            speed,
+        } => speech::say(text, out, visemes, voice, speed).await,
+        Command::Transcribe {
+            file,
+            model,
+            json,
+            data,
+        } => speech::transcribe(Config::new(data.path()), file, model, json).await,
+        Command::Models { command, data } => {
+            speech::models(Config::new(data.path()), command).await
+        }
     }
 }
 

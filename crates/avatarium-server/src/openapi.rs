@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "health"), (name = "auth"), (name = "api-keys"), (name = "avatars"),
         (name = "personas"), (name = "consumer-avatars"), (name = "public"), (name = "billing"),
-        (name = "knowledge"), (name = "conversations"), (name = "models"),
+        (name = "knowledge"), (name = "conversations"), (name = "models"), (name = "tts"), (name = "stt"),
         (name = "smarteravatar", description = "004's /api/* endpoints")
     )
 )]

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::handlers::{
     api_keys, auth, avatars, billing, consumer_avatars, conversations, health, knowledge, models,
-    personas, public, public_chat, smarter,
+    personas, public, public_chat, smarter, stt, tts,
 };
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
@@ -70,6 +70,18 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(models::avatar_completions))
         .routes(routes!(smarter::chat))
         .routes(routes!(smarter::log))
+        .routes(routes!(tts::synthesize))
+        .routes(routes!(tts::voices))
+        .routes(routes!(tts::preview))
+        .routes(routes!(tts::elevenlabs))
+        .routes(routes!(tts::groq))
+        .routes(routes!(tts::deepgram))
+        .routes(routes!(stt::providers))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(stt::transcribe))
+                .layer(DefaultBodyLimit::max(stt::MAX_AUDIO_BYTES)),
+        )
         .routes(routes!(public::get))
         .routes(routes!(public::create_session))
         .routes(routes!(public::get_model))

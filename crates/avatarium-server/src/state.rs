@@ -22,6 +22,7 @@ pub struct Inner {
     pub started: Instant,
     pub http: reqwest::Client,
     pub engine: Engine,
+    pub whisper: crate::handlers::stt::WhisperCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -57,6 +58,7 @@ impl AppState {
             config,
             http,
             engine: Engine::default(),
+            whisper: Default::default(),
         })))
     }
 }

@@ -13,3 +13,5 @@ pub mod personas;
 pub mod public;
 pub mod public_chat;
 pub mod smarter;
+pub mod stt;
+pub mod tts;

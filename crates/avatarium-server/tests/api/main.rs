@@ -20,3 +20,4 @@ mod public;
 mod public_chat;
 mod security;
 mod smarter;
+mod speech;

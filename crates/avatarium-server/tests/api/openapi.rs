@@ -56,6 +56,14 @@ const EXPECTED: &[(&str, &str)] = &[
     ("post", "/v1/chat.completions"),
     ("post", "/api/chat"),
     ("post", "/api/conversations/log"),
+    ("post", "/v1/tts"),
+    ("get", "/v1/tts/voices"),
+    ("post", "/v1/tts/preview"),
+    ("post", "/v1/tts/elevenlabs"),
+    ("post", "/v1/tts/groq"),
+    ("post", "/v1/tts/deepgram"),
+    ("post", "/v1/stt/transcribe"),
+    ("get", "/v1/stt/providers"),
 ];
 
 #[tokio::test]
