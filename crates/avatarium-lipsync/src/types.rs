@@ -52,7 +52,10 @@ impl Viseme {
 
     /// The name used in timelines: `sil PP FF TH DD kk CH SS nn RR aa E ih oh ou`.
     pub fn name(self) -> &'static str {
-        ["sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou"][self.index()]
+        [
+            "sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh",
+            "ou",
+        ][self.index()]
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
@@ -63,9 +66,21 @@ impl Viseme {
     /// `viseme_I`, `viseme_O`, `viseme_U`).
     pub fn morph_target(self) -> &'static str {
         [
-            "viseme_sil", "viseme_PP", "viseme_FF", "viseme_TH", "viseme_DD", "viseme_kk",
-            "viseme_CH", "viseme_SS", "viseme_nn", "viseme_RR", "viseme_aa", "viseme_E",
-            "viseme_I", "viseme_O", "viseme_U",
+            "viseme_sil",
+            "viseme_PP",
+            "viseme_FF",
+            "viseme_TH",
+            "viseme_DD",
+            "viseme_kk",
+            "viseme_CH",
+            "viseme_SS",
+            "viseme_nn",
+            "viseme_RR",
+            "viseme_aa",
+            "viseme_E",
+            "viseme_I",
+            "viseme_O",
+            "viseme_U",
         ][self.index()]
     }
 }
