@@ -131,8 +131,8 @@ async fn word_timings_follow_the_text() {
     assert_eq!(
         words(&s.words),
         [
-            "The", "3", "quick", "brown", "foxes", "of", "the", "forest", "jumped", "over",
-            "1990", "lazy", "dogs"
+            "The", "3", "quick", "brown", "foxes", "of", "the", "forest", "jumped", "over", "1990",
+            "lazy", "dogs"
         ]
     );
     for w in s.words.windows(2) {
