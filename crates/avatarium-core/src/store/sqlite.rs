@@ -342,9 +342,7 @@ impl Store for SqliteStore {
         let rec: SessionRecord = sqlx::query_as(
             "INSERT INTO avatar_sessions \
              (id, avatar_id, account_id, visitor_name, visitor_email, source, started_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) \
-             RETURNING id, avatar_id, account_id, visitor_name, visitor_email, source, \
-                       started_at, ended_at, duration_ms, summary",
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
         )
         .bind(ids::uuid())
         .bind(&new.avatar_id)
@@ -627,15 +625,13 @@ impl Store for SqliteStore {
     }
 
     async fn session(&self, avatar_id: &str, id: &str) -> StoreResult<Option<SessionRecord>> {
-        Ok(sqlx::query_as(
-            "SELECT id, avatar_id, account_id, visitor_name, visitor_email, source, started_at, \
-                    ended_at, duration_ms, summary \
-             FROM avatar_sessions WHERE avatar_id = ? AND id = ?",
+        Ok(
+            sqlx::query_as("SELECT * FROM avatar_sessions WHERE avatar_id = ? AND id = ?")
+                .bind(avatar_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
         )
-        .bind(avatar_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     async fn end_session(
@@ -655,13 +651,10 @@ impl Store for SqliteStore {
         .bind(id)
         .execute(&self.pool)
         .await?;
-        Ok(sqlx::query_as(
-            "SELECT id, avatar_id, account_id, visitor_name, visitor_email, source, started_at, \
-                    ended_at, duration_ms, summary FROM avatar_sessions WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(sqlx::query_as("SELECT * FROM avatar_sessions WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn ping(&self) -> StoreResult<()> {
