@@ -195,6 +195,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<ConversationRecord>>;
     async fn add_message(&self, thread: &Thread, msg: NewMessage) -> StoreResult<MessageRecord>;
     async fn messages(&self, thread: &Thread) -> StoreResult<Vec<MessageRecord>>;
+    /// The last `limit` messages, oldest first: a prompt's history costs the
+    /// same however long the conversation has run.
+    async fn recent_messages(&self, thread: &Thread, limit: u32)
+    -> StoreResult<Vec<MessageRecord>>;
     /// A whole conversation at once (004's conversation log).
     async fn log_conversation(
         &self,

@@ -609,6 +609,26 @@ impl Store for SqliteStore {
         .await?)
     }
 
+    async fn recent_messages(
+        &self,
+        thread: &Thread,
+        limit: u32,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let (column, id) = match thread {
+            Thread::Conversation(id) => ("conversation_id", id),
+            Thread::Session(id) => ("session_id", id),
+        };
+        let mut newest_first: Vec<MessageRecord> = sqlx::query_as(&format!(
+            "SELECT * FROM messages WHERE {column} = ? ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        ))
+        .bind(id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
     async fn log_conversation(
         &self,
         new: NewConversation,
@@ -883,6 +903,43 @@ mod tests {
             .unwrap();
         assert_eq!(again.summary.as_deref(), Some("{\"summary\":\"a\"}"));
         assert_eq!(s.messages(&t).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn recent_messages_are_the_last_ones_oldest_first() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        let a = s.owner().await.unwrap();
+        let conv = s
+            .create_conversation(NewConversation {
+                account_id: a.id.clone(),
+                avatar_id: None,
+                consumer_avatar_id: None,
+                provider: "local".into(),
+                model: "m".into(),
+                system_prompt: String::new(),
+                byok: false,
+                source: "api".into(),
+                metadata: None,
+            })
+            .await
+            .unwrap();
+        let t = Thread::Conversation(conv.id);
+        for i in 0..5 {
+            let m = NewMessage {
+                role: "user".into(),
+                content: format!("m{i}"),
+                ..Default::default()
+            };
+            s.add_message(&t, m).await.unwrap();
+        }
+        let recent: Vec<String> = s
+            .recent_messages(&t, 3)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.content)
+            .collect();
+        assert_eq!(recent, ["m2", "m3", "m4"]);
     }
 
     #[tokio::test]

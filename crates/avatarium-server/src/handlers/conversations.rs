@@ -25,6 +25,7 @@ use crate::extract::{ApiCaller, ApiJson, ApiPath, ApiQuery, BaseUrl};
 use crate::state::AppState;
 
 const WS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+pub(crate) const WS_READ_BUFFER: usize = 4 * 1024;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -229,7 +230,10 @@ async fn prepare_turn(
     };
     let history: Vec<Message> = state
         .store
-        .messages(&Thread::Conversation(conv.id.clone()))
+        .recent_messages(
+            &Thread::Conversation(conv.id.clone()),
+            engine::MAX_HISTORY as u32,
+        )
         .await?
         .into_iter()
         .filter_map(|m| {
@@ -383,7 +387,11 @@ pub async fn ws(
     if conv.status != "active" {
         return Err(ApiError::Conflict("This conversation has ended".into()));
     }
-    Ok(upgrade.on_upgrade(move |socket| conversation_socket(state, conv, socket)))
+    Ok(upgrade
+        // Events are small JSON; tungstenite's default 128 KiB read buffer
+        // would cost that much per idle socket.
+        .read_buffer_size(WS_READ_BUFFER)
+        .on_upgrade(move |socket| conversation_socket(state, conv, socket)))
 }
 
 /// Counts an open socket for `/metrics` for as long as it lives.

@@ -99,7 +99,10 @@ fn to_messages(history: Vec<HistoryItem>) -> ApiResult<Vec<Message>> {
 async fn stored_history(state: &AppState, session_id: &str) -> ApiResult<Vec<Message>> {
     Ok(state
         .store
-        .messages(&Thread::Session(session_id.to_string()))
+        .recent_messages(
+            &Thread::Session(session_id.to_string()),
+            engine::MAX_HISTORY as u32,
+        )
         .await?
         .into_iter()
         .filter_map(|m| match m.role.as_str() {
@@ -347,6 +350,7 @@ pub async fn ws(
     let avatar = visible(&state, &short_id).await?;
     let session = session_for(&state, &avatar, q.session_id.as_deref(), ip).await?;
     Ok(upgrade
+        .read_buffer_size(crate::handlers::conversations::WS_READ_BUFFER)
         .on_upgrade(move |socket| public_socket(state, avatar, session, socket))
         .into_response())
 }

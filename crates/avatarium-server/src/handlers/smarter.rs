@@ -144,7 +144,7 @@ pub async fn chat(
     let history = if body.history.is_empty() {
         state
             .store
-            .messages(&thread)
+            .recent_messages(&thread, engine::MAX_HISTORY as u32)
             .await?
             .into_iter()
             .filter_map(|m| match m.role.as_str() {
