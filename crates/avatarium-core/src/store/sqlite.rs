@@ -51,6 +51,15 @@ impl SqliteStore {
 
     async fn connect(options: SqliteConnectOptions) -> StoreResult<Self> {
         let in_memory = options.get_filename() == Path::new(":memory:");
+        if !in_memory {
+            // Switch a new file to WAL and migrate it on one connection
+            // before the pool opens others: several connections doing that
+            // at once can meet "database is locked".
+            use sqlx::Connection;
+            let mut first = sqlx::SqliteConnection::connect_with(&options).await?;
+            sqlx::migrate!("./migrations").run(&mut first).await?;
+            first.close().await?;
+        }
         let pool = SqlitePoolOptions::new()
             // Each in-memory connection would be its own database.
             .max_connections(if in_memory { 1 } else { 8 })
