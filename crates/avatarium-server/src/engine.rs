@@ -10,8 +10,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use avatarium_core::model::AvatarRecord;
+use avatarium_core::model::{AvatarRecord, MessageRecord};
 use avatarium_core::presets;
+use avatarium_core::store::Thread;
 use avatarium_llm::{self as llm, ChatProvider, ChatRequest, Message, Passage, Persona};
 
 use crate::error::{ApiError, ApiResult};
@@ -228,6 +229,31 @@ impl AppState {
         }
     }
 
+    /// The last turns of a thread as prompt history.
+    pub async fn history(&self, thread: &Thread) -> ApiResult<Vec<Message>> {
+        let records = self
+            .store
+            .recent_messages(thread, MAX_HISTORY as u32)
+            .await?;
+        Ok(turns(&records))
+    }
+
+    /// A provider's key: the caller's own, else this server's, with the
+    /// server's base-URL override. None when neither has one.
+    pub fn provider_key(
+        &self,
+        provider: &str,
+        byok: Option<String>,
+    ) -> Option<(String, Option<String>)> {
+        let settings = self.config.providers.get(provider);
+        let key = byok.filter(|k| !k.trim().is_empty()).or_else(|| {
+            settings
+                .and_then(|s| s.api_key.as_ref())
+                .map(|k| k.expose().to_string())
+        })?;
+        Some((key, settings.and_then(|s| s.base_url.clone())))
+    }
+
     /// The provider that embeds knowledge, when one is configured.
     pub fn embedder(&self) -> Option<Chosen> {
         let id = self.config.embeddings_provider.as_deref()?;
@@ -342,6 +368,18 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     } else {
         dot / (na.sqrt() * nb.sqrt())
     }
+}
+
+/// Stored messages as chat turns (system and other roles left out).
+pub fn turns(records: &[MessageRecord]) -> Vec<Message> {
+    records
+        .iter()
+        .filter_map(|m| match m.role.as_str() {
+            "user" => Some(Message::user(m.content.clone())),
+            "assistant" => Some(Message::assistant(m.content.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// 002's `sources`: one per knowledge item, its best relevance.

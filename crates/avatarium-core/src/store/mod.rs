@@ -92,6 +92,16 @@ pub enum Thread {
     Session(String),
 }
 
+impl Thread {
+    /// The `messages` column that points at this thread, and its id.
+    pub(crate) fn column(&self) -> (&'static str, &str) {
+        match self {
+            Self::Conversation(id) => ("conversation_id", id),
+            Self::Session(id) => ("session_id", id),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct NewMessage {
     pub role: String,

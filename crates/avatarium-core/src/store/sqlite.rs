@@ -606,10 +606,7 @@ impl Store for SqliteStore {
     }
 
     async fn messages(&self, thread: &Thread) -> StoreResult<Vec<MessageRecord>> {
-        let (column, id) = match thread {
-            Thread::Conversation(id) => ("conversation_id", id),
-            Thread::Session(id) => ("session_id", id),
-        };
+        let (column, id) = thread.column();
         Ok(sqlx::query_as(&format!(
             "SELECT * FROM messages WHERE {column} = ? ORDER BY created_at, rowid"
         ))
@@ -623,10 +620,7 @@ impl Store for SqliteStore {
         thread: &Thread,
         limit: u32,
     ) -> StoreResult<Vec<MessageRecord>> {
-        let (column, id) = match thread {
-            Thread::Conversation(id) => ("conversation_id", id),
-            Thread::Session(id) => ("session_id", id),
-        };
+        let (column, id) = thread.column();
         let mut newest_first: Vec<MessageRecord> = sqlx::query_as(&format!(
             "SELECT * FROM messages WHERE {column} = ? ORDER BY created_at DESC, rowid DESC LIMIT ?"
         ))

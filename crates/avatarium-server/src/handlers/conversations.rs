@@ -16,7 +16,6 @@ use utoipa::ToSchema;
 
 use avatarium_core::model::{ConversationRecord, MessageRecord};
 use avatarium_core::store::{NewConversation, NewMessage, Thread};
-use avatarium_llm::{Message, Role};
 
 use crate::auth::{Auth, Principal};
 use crate::engine::{self, Byok, Chosen};
@@ -228,26 +227,9 @@ async fn prepare_turn(
             .and_then(engine::preset_persona)
             .map(|(p, _)| p),
     };
-    let history: Vec<Message> = state
-        .store
-        .recent_messages(
-            &Thread::Conversation(conv.id.clone()),
-            engine::MAX_HISTORY as u32,
-        )
-        .await?
-        .into_iter()
-        .filter_map(|m| {
-            let role = match m.role.as_str() {
-                "user" => Role::User,
-                "assistant" => Role::Assistant,
-                _ => return None,
-            };
-            Some(Message {
-                role,
-                content: m.content,
-            })
-        })
-        .collect();
+    let history = state
+        .history(&Thread::Conversation(conv.id.clone()))
+        .await?;
     let req = engine::build_request(
         &conv.system_prompt,
         knowledge,

@@ -96,23 +96,6 @@ fn to_messages(history: Vec<HistoryItem>) -> ApiResult<Vec<Message>> {
         .collect()
 }
 
-async fn stored_history(state: &AppState, session_id: &str) -> ApiResult<Vec<Message>> {
-    Ok(state
-        .store
-        .recent_messages(
-            &Thread::Session(session_id.to_string()),
-            engine::MAX_HISTORY as u32,
-        )
-        .await?
-        .into_iter()
-        .filter_map(|m| match m.role.as_str() {
-            "user" => Some(Message::user(m.content)),
-            "assistant" => Some(Message::assistant(m.content)),
-            _ => None,
-        })
-        .collect())
-}
-
 /// Provider, request and sources for one visitor turn.
 async fn prepare(
     state: &AppState,
@@ -191,7 +174,7 @@ pub async fn chat(
     let session = session_for(&state, &avatar, body.session_id.as_deref(), ip).await?;
     let history = match body.history {
         Some(h) if !h.is_empty() => to_messages(h)?,
-        _ => stored_history(&state, &session.id).await?,
+        _ => state.history(&Thread::Session(session.id.clone())).await?,
     };
     let (chosen, req, sources) = prepare(&state, &avatar, history, &text).await?;
     state
@@ -248,14 +231,7 @@ pub async fn end_session(
         .store
         .messages(&Thread::Session(session.id.clone()))
         .await?;
-    let turns: Vec<Message> = records
-        .iter()
-        .filter_map(|m| match m.role.as_str() {
-            "user" => Some(Message::user(m.content.clone())),
-            "assistant" => Some(Message::assistant(m.content.clone())),
-            _ => None,
-        })
-        .collect();
+    let turns = engine::turns(&records);
     let mut latencies: Vec<i64> = records.iter().filter_map(|m| m.latency_ms).collect();
     latencies.sort_unstable();
     let avg = if latencies.is_empty() {
@@ -411,7 +387,7 @@ async fn public_turn(
 ) -> ApiResult<ControlFlow<()>> {
     let started = Instant::now();
     let text = engine::validate_user_text(&content)?.to_string();
-    let history = stored_history(state, &session.id).await?;
+    let history = state.history(&Thread::Session(session.id.clone())).await?;
     let (chosen, req, sources) = prepare(state, avatar, history, &text).await?;
     state
         .store

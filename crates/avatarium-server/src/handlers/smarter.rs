@@ -142,17 +142,7 @@ pub async fn chat(
     };
     let thread = Thread::Conversation(conversation.id.clone());
     let history = if body.history.is_empty() {
-        state
-            .store
-            .recent_messages(&thread, engine::MAX_HISTORY as u32)
-            .await?
-            .into_iter()
-            .filter_map(|m| match m.role.as_str() {
-                "user" => Some(Message::user(m.content)),
-                "assistant" => Some(Message::assistant(m.content)),
-                _ => None,
-            })
-            .collect()
+        state.history(&thread).await?
     } else {
         history_messages(&body.history)
     };

@@ -81,23 +81,12 @@ impl AppState {
                 Arc::new(self.local_whisper().await.map_err(stt_error)?),
             ));
         }
-        let settings = self.config.providers.get(provider);
-        let key = byok.filter(|k| !k.trim().is_empty()).or_else(|| {
-            settings
-                .and_then(|s| s.api_key.as_ref())
-                .map(|k| k.expose().to_string())
-        });
-        match key {
-            Some(k) => cloud::engine_for(
-                provider,
-                k,
-                settings.and_then(|s| s.base_url.clone()),
-                self.http.clone(),
-            )
-            .map(|e| (provider.to_string(), Arc::from(e)))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("Unknown speech-to-text provider '{provider}'"))
-            }),
+        match self.provider_key(provider, byok) {
+            Some((k, base)) => cloud::engine_for(provider, k, base, self.http.clone())
+                .map(|e| (provider.to_string(), Arc::from(e)))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("Unknown speech-to-text provider '{provider}'"))
+                }),
             None => Err(ApiError::bad_request(format!(
                 "No key for {provider}: configure one on the server or send byokApiKey (or use provider=local)"
             ))),

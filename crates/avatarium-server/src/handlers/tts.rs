@@ -61,7 +61,8 @@ impl AppState {
         byok: Option<String>,
     ) -> ApiResult<Arc<dyn TtsEngine>> {
         if provider == "local" {
-            return Ok(Arc::new(LocalTtsRef));
+            // Every LocalTts shares the one espeak-ng worker.
+            return Ok(Arc::new(LocalTts::shared().clone()));
         }
         if !cloud::CLOUD_PROVIDERS.contains(&provider) {
             return Err(ApiError::bad_request(format!(
@@ -69,17 +70,12 @@ impl AppState {
                 cloud::CLOUD_PROVIDERS.join(", ")
             )));
         }
-        let settings = self.config.providers.get(provider);
-        let key = byok
-            .filter(|k| !k.trim().is_empty())
-            .or_else(|| settings.and_then(|s| s.api_key.as_ref()).map(|k| k.expose().to_string()))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "No key for {provider}: configure one on the server (e.g. {}_API_KEY) or send byokApiKey",
-                    provider.to_ascii_uppercase()
-                ))
-            })?;
-        let base = settings.and_then(|s| s.base_url.clone());
+        let (key, base) = self.provider_key(provider, byok).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "No key for {provider}: configure one on the server (e.g. {}_API_KEY) or send byokApiKey",
+                provider.to_ascii_uppercase()
+            ))
+        })?;
         cloud::engine_for(provider, key, base, self.http.clone())
             .map(Arc::from)
             .ok_or_else(|| ApiError::bad_request(format!("Unknown speech provider '{provider}'")))
@@ -92,25 +88,6 @@ impl AppState {
                 .providers
                 .get(provider)
                 .is_some_and(|s| s.api_key.is_some())
-    }
-}
-
-/// The process-wide offline voice behind an `Arc<dyn TtsEngine>`.
-struct LocalTtsRef;
-
-#[async_trait::async_trait]
-impl TtsEngine for LocalTtsRef {
-    fn id(&self) -> &str {
-        "local"
-    }
-    fn default_voice(&self) -> &str {
-        LocalTts::shared().default_voice()
-    }
-    async fn voices(&self) -> Vec<avatarium_tts::Voice> {
-        LocalTts::shared().voices().await
-    }
-    async fn synthesize(&self, req: &SpeechRequest) -> Result<Speech, TtsError> {
-        LocalTts::shared().synthesize(req).await
     }
 }
 
