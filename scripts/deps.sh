@@ -4,9 +4,13 @@
 set -euo pipefail
 
 # espeak-ng: the offline voice (linked, GPL); libclang + cmake: bindings and
-# whisper.cpp; sox: test audio.
+# whisper.cpp; sox: test audio. mesa-vulkan-drivers: the renderer's software
+# Vulkan (lavapipe) where there is no GPU; xvfb/xauth: a display for the
+# window tests; libasound2-dev: audio devices (cpal/rodio); chromium: the UI's
+# end-to-end tests.
 packages=(build-essential pkg-config ca-certificates curl cmake libclang-dev
-    libespeak-ng-dev espeak-ng sox)
+    libespeak-ng-dev espeak-ng sox mesa-vulkan-drivers libvulkan1 xvfb xauth
+    libasound2-dev libxkbcommon-x11-0 chromium)
 
 missing=()
 for p in "${packages[@]}"; do
