@@ -5,6 +5,7 @@
 pub mod arkit;
 pub mod audio;
 pub mod blend;
+pub mod correction;
 pub mod fit;
 pub mod phonemes;
 mod types;

@@ -1,0 +1,863 @@
+//! A learned correction layer over a rule-based G2P (espeak-ng's English),
+//! trained against a pronouncing dictionary, in viseme terms.
+//!
+//! Rule-based English G2P gets most consonants right and misses mostly on
+//! vowel quality (unstressed ə vs ɪ, "-ed", "-es", names). This module
+//! learns, from words whose dictionary pronunciation is known, what the
+//! dictionary says where the G2P's phoneme stands, given its context:
+//!
+//! 1. **Letters to phonemes.** The spelling is aligned to the G2P phonemes
+//!    (each phoneme to one letter, letters or phonemes may stand alone), with
+//!    costs learned by hard EM over the training words (Viterbi training of
+//!    a 1–1 aligner with ε on both sides), so each phoneme knows the letters
+//!    it was read from.
+//! 2. **Labels.** The G2P's visemes and the dictionary's are aligned by edit
+//!    distance; each G2P phoneme's label is the dictionary visemes aligned to
+//!    it (insertions go to the phoneme after them, or the last one).
+//! 3. **A decision list of contexts.** Templates of context features (the
+//!    phoneme, its neighbours, the aligned letter and the letters around it,
+//!    the word's ending and the distance from it), general to specific. For
+//!    each template in turn, a context becomes a rule when relabelling every
+//!    training phoneme in it with its most frequent label gains at least
+//!    `min_gain` correct phonemes over what the earlier rules (or the G2P
+//!    itself) say. At run time the last matching rule wins, as in training.
+//!
+//! The result is a small table ([`Corrections`], JSON) and a pure function
+//! ([`Corrections::correct`]) from a spelling and the G2P's phonemes to
+//! phonemes, one for one, so the G2P's timings still apply.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Viseme;
+use crate::phonemes::ipa_to_visemes;
+
+/// One context feature of a phoneme at position `i` of a word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Feature {
+    /// The phoneme at `i + k` (stress marks removed; `#` past the word).
+    Phone(i8),
+    /// `k == 0`: the letter aligned to the phoneme (`_` if none); `k < 0`:
+    /// the `|k|`-th letter before it; `k > 0`: the `k`-th letter after it
+    /// (`#` past the word).
+    Letter(i8),
+    /// The word's last `k` letters and how many phonemes follow this one,
+    /// for the last four phonemes (`*` for the others).
+    Ending(u8),
+    /// Whether the phoneme is the first, last, only or a middle one.
+    Place,
+}
+
+/// A learned correction table, as shipped in the product's data file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Corrections {
+    /// Where it came from, for people reading the file.
+    pub about: String,
+    /// Letter–phoneme alignment costs, `"l p"` (letter, phoneme; `_` for ε).
+    pub align_costs: BTreeMap<String, f32>,
+    /// Cost of a pair not in `align_costs`.
+    pub unseen_cost: f32,
+    /// The decision list, general to specific.
+    pub levels: Vec<Level>,
+}
+
+/// The rules of one template: context key → label (viseme names separated
+/// by spaces; empty: no shape of its own).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Level {
+    pub template: Vec<Feature>,
+    pub rules: BTreeMap<String, String>,
+}
+
+/// A training word: the spelling, the G2P's phonemes and the reference
+/// visemes (repeats merged, as `words_to_visemes` gives them).
+#[derive(Clone, Debug)]
+pub struct Example {
+    pub spelling: String,
+    pub phonemes: Vec<String>,
+    pub truth: Vec<Viseme>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub templates: Vec<Vec<Feature>>,
+    /// A context becomes a rule only if it corrects at least this many more
+    /// training phonemes than it breaks.
+    pub min_gain: usize,
+    /// Rounds of hard EM for the letter alignment.
+    pub em_rounds: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            templates: default_templates(),
+            min_gain: 2,
+            em_rounds: 4,
+        }
+    }
+}
+
+/// General to specific; every template includes the phoneme itself.
+pub fn default_templates() -> Vec<Vec<Feature>> {
+    use Feature::*;
+    vec![
+        vec![Phone(0)],
+        vec![Phone(0), Place],
+        vec![Phone(0), Phone(1)],
+        vec![Phone(-1), Phone(0)],
+        vec![Phone(-1), Phone(0), Phone(1)],
+        vec![Phone(0), Letter(0)],
+        vec![Phone(0), Letter(0), Phone(1)],
+        vec![Phone(-1), Phone(0), Letter(0)],
+        vec![Letter(-1), Phone(0), Letter(0), Letter(1)],
+        vec![Phone(-1), Phone(0), Phone(1), Letter(0)],
+        vec![Phone(0), Ending(2)],
+        vec![Phone(0), Ending(3)],
+        vec![Phone(-2), Phone(-1), Phone(0), Phone(1), Phone(2)],
+        vec![
+            Letter(-1),
+            Phone(-1),
+            Phone(0),
+            Letter(0),
+            Phone(1),
+            Letter(1),
+        ],
+        vec![
+            Letter(-2),
+            Letter(-1),
+            Phone(0),
+            Letter(0),
+            Letter(1),
+            Letter(2),
+        ],
+        vec![Phone(0), Ending(4)],
+        vec![
+            Phone(-2),
+            Phone(-1),
+            Phone(0),
+            Phone(1),
+            Phone(2),
+            Letter(0),
+        ],
+        vec![
+            Letter(-2),
+            Letter(-1),
+            Phone(-1),
+            Phone(0),
+            Letter(0),
+            Phone(1),
+            Letter(1),
+            Letter(2),
+        ],
+        vec![Phone(0), Ending(5)],
+        vec![
+            Letter(-3),
+            Letter(-2),
+            Letter(-1),
+            Phone(-1),
+            Phone(0),
+            Letter(0),
+            Phone(1),
+            Letter(1),
+            Letter(2),
+            Letter(3),
+        ],
+        vec![
+            Letter(-2),
+            Letter(-1),
+            Phone(-2),
+            Phone(-1),
+            Phone(0),
+            Letter(0),
+            Phone(1),
+            Phone(2),
+            Letter(1),
+            Letter(2),
+        ],
+    ]
+}
+
+/// The viseme names of a label, space-separated.
+pub fn label(visemes: &[Viseme]) -> String {
+    visemes
+        .iter()
+        .map(|v| v.name())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn parse_label(label: &str) -> Vec<Viseme> {
+    label
+        .split_whitespace()
+        .filter_map(Viseme::from_name)
+        .collect()
+}
+
+/// An IPA symbol that the viseme table reads as exactly this viseme, and
+/// that joins with the others below into no two-character table entry.
+fn canonical_ipa(v: Viseme) -> &'static str {
+    match v {
+        Viseme::Sil => "",
+        Viseme::PP => "b",
+        Viseme::FF => "f",
+        Viseme::TH => "θ",
+        Viseme::DD => "d",
+        Viseme::Kk => "k",
+        Viseme::CH => "ʃ",
+        Viseme::SS => "s",
+        Viseme::Nn => "n",
+        Viseme::RR => "ɹ",
+        Viseme::Aa => "ɑ",
+        Viseme::E => "ɛ",
+        Viseme::Ih => "ɪ",
+        Viseme::Oh => "ɔ",
+        Viseme::Ou => "ʊ",
+    }
+}
+
+/// A phoneme without stress marks, as the features see it.
+fn bare(phoneme: &str) -> String {
+    phoneme
+        .chars()
+        .filter(|c| !matches!(c, 'ˈ' | 'ˌ' | '\'' | ','))
+        .collect()
+}
+
+fn letters_of(spelling: &str) -> Vec<char> {
+    spelling
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+const EPS: &str = "_";
+
+fn pair_key(letter: Option<char>, phone: Option<&str>) -> String {
+    let mut k = String::new();
+    match letter {
+        Some(l) => k.push(l),
+        None => k.push_str(EPS),
+    }
+    k.push(' ');
+    k.push_str(phone.unwrap_or(EPS));
+    k
+}
+
+/// For each phoneme, the half-open range of letters aligned to it (empty:
+/// a phoneme read from no letter, placed before letter `start`). A monotone
+/// alignment of minimal cost where a letter and a phoneme pair up, or a
+/// letter or a phoneme stands alone.
+fn align_letters(
+    costs: &HashMap<String, f32>,
+    unseen: f32,
+    letters: &[char],
+    phones: &[String],
+) -> Vec<(usize, usize)> {
+    let (n, m) = (letters.len(), phones.len());
+    let cost = |l: Option<char>, p: Option<&str>| -> f32 {
+        costs.get(&pair_key(l, p)).copied().unwrap_or(unseen)
+    };
+    // d[i][j]: letters[..i] against phones[..j]; back: 0 pair, 1 letter
+    // alone, 2 phoneme alone.
+    let w = m + 1;
+    let mut d = vec![f32::INFINITY; (n + 1) * w];
+    let mut back = vec![0u8; (n + 1) * w];
+    d[0] = 0.0;
+    for i in 0..=n {
+        for j in 0..=m {
+            let here = d[i * w + j];
+            if !here.is_finite() {
+                continue;
+            }
+            if i < n && j < m {
+                let c = here + cost(Some(letters[i]), Some(&phones[j]));
+                let k = (i + 1) * w + j + 1;
+                if c < d[k] {
+                    d[k] = c;
+                    back[k] = 0;
+                }
+            }
+            if i < n {
+                let c = here + cost(Some(letters[i]), None);
+                let k = (i + 1) * w + j;
+                if c < d[k] {
+                    d[k] = c;
+                    back[k] = 1;
+                }
+            }
+            if j < m {
+                let c = here + cost(None, Some(&phones[j]));
+                let k = i * w + j + 1;
+                if c < d[k] {
+                    d[k] = c;
+                    back[k] = 2;
+                }
+            }
+        }
+    }
+    let mut spans = vec![(0, 0); m];
+    let (mut i, mut j) = (n, m);
+    while i > 0 || j > 0 {
+        match back[i * w + j] {
+            0 if i > 0 && j > 0 => {
+                spans[j - 1] = (i - 1, i);
+                i -= 1;
+                j -= 1;
+            }
+            1 if i > 0 => i -= 1,
+            _ => {
+                spans[j - 1] = (i, i);
+                j -= 1;
+            }
+        }
+    }
+    spans
+}
+
+/// A word prepared for feature extraction.
+struct Prepared {
+    letters: Vec<char>,
+    phones: Vec<String>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Prepared {
+    fn new(costs: &HashMap<String, f32>, unseen: f32, spelling: &str, phonemes: &[String]) -> Self {
+        let letters = letters_of(spelling);
+        let phones: Vec<String> = phonemes.iter().map(|p| bare(p)).collect();
+        let spans = align_letters(costs, unseen, &letters, &phones);
+        Self {
+            letters,
+            phones,
+            spans,
+        }
+    }
+
+    fn value(&self, f: Feature, i: usize, out: &mut String) {
+        let n = self.phones.len();
+        match f {
+            Feature::Phone(k) => {
+                let at = i as isize + isize::from(k);
+                match usize::try_from(at).ok().and_then(|a| self.phones.get(a)) {
+                    Some(p) => out.push_str(p),
+                    None => out.push('#'),
+                }
+            }
+            Feature::Letter(k) => {
+                let (a, b) = self.spans[i];
+                let at = match k.cmp(&0) {
+                    std::cmp::Ordering::Equal => {
+                        if a == b {
+                            out.push_str(EPS);
+                        } else {
+                            out.extend(&self.letters[a..b]);
+                        }
+                        return;
+                    }
+                    std::cmp::Ordering::Less => a as isize + isize::from(k),
+                    std::cmp::Ordering::Greater => b as isize + isize::from(k) - 1,
+                };
+                match usize::try_from(at).ok().and_then(|a| self.letters.get(a)) {
+                    Some(c) => out.push(*c),
+                    None => out.push('#'),
+                }
+            }
+            Feature::Ending(k) => {
+                let after = n - 1 - i;
+                if after >= 4 {
+                    out.push('*');
+                } else {
+                    let k = usize::from(k).min(self.letters.len());
+                    out.extend(&self.letters[self.letters.len() - k..]);
+                    out.push('@');
+                    out.push(char::from(b'0' + after as u8));
+                }
+            }
+            Feature::Place => out.push(match (i == 0, i + 1 == n) {
+                (true, true) => '1',
+                (true, false) => '<',
+                (false, true) => '>',
+                (false, false) => '=',
+            }),
+        }
+    }
+
+    fn key(&self, template: &[Feature], i: usize) -> String {
+        let mut k = String::new();
+        for (x, f) in template.iter().enumerate() {
+            if x > 0 {
+                k.push('|');
+            }
+            self.value(*f, i, &mut k);
+        }
+        k
+    }
+}
+
+impl Corrections {
+    /// Parses the shipped JSON.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    fn cost_map(&self) -> HashMap<String, f32> {
+        self.align_costs
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    /// The corrected label of each phoneme (viseme names), or `None` where
+    /// no rule applies.
+    fn labels(
+        &self,
+        costs: &HashMap<String, f32>,
+        spelling: &str,
+        phonemes: &[String],
+    ) -> Vec<Option<&str>> {
+        let word = Prepared::new(costs, self.unseen_cost, spelling, phonemes);
+        (0..phonemes.len())
+            .map(|i| {
+                self.levels
+                    .iter()
+                    .rev()
+                    .find_map(|level| level.rules.get(&word.key(&level.template, i)))
+                    .map(String::as_str)
+            })
+            .collect()
+    }
+
+    /// The G2P's phonemes of one word (`spelling` as written; letters other
+    /// than a–z are ignored) with the learned corrections applied: one IPA
+    /// phoneme per input phoneme, so timings carry over. A phoneme a rule
+    /// changes becomes IPA that the viseme table reads as the rule's visemes
+    /// (stress marks kept); one whose shape a rule removes becomes `ʔ`,
+    /// which takes the shape of the phoneme after it.
+    pub fn correct(&self, spelling: &str, phonemes: &[String]) -> Vec<String> {
+        if phonemes.is_empty() || self.levels.is_empty() {
+            return phonemes.to_vec();
+        }
+        let costs = self.cost_map();
+        self.apply(&costs, spelling, phonemes)
+    }
+
+    fn apply(
+        &self,
+        costs: &HashMap<String, f32>,
+        spelling: &str,
+        phonemes: &[String],
+    ) -> Vec<String> {
+        self.labels(costs, spelling, phonemes)
+            .into_iter()
+            .zip(phonemes)
+            .map(|(rule, p)| match rule {
+                Some(l) if l != label(&ipa_to_visemes(p)) => relabel(p, &parse_label(l)),
+                _ => p.clone(),
+            })
+            .collect()
+    }
+
+    /// A reusable corrector, with the alignment costs indexed once.
+    pub fn corrector(&self) -> Corrector<'_> {
+        Corrector {
+            model: self,
+            costs: self.cost_map(),
+        }
+    }
+}
+
+/// [`Corrections`] with its alignment costs indexed, for many words.
+pub struct Corrector<'a> {
+    model: &'a Corrections,
+    costs: HashMap<String, f32>,
+}
+
+impl Corrector<'_> {
+    /// See [`Corrections::correct`].
+    pub fn correct(&self, spelling: &str, phonemes: &[String]) -> Vec<String> {
+        if phonemes.is_empty() || self.model.levels.is_empty() {
+            return phonemes.to_vec();
+        }
+        self.model.apply(&self.costs, spelling, phonemes)
+    }
+}
+
+/// IPA for `visemes`, with the stress marks of `phoneme`.
+fn relabel(phoneme: &str, visemes: &[Viseme]) -> String {
+    if visemes.is_empty() {
+        return "ʔ".into();
+    }
+    let mut out: String = phoneme.chars().filter(|c| matches!(c, 'ˈ' | 'ˌ')).collect();
+    for v in visemes {
+        out.push_str(canonical_ipa(*v));
+    }
+    out
+}
+
+fn is_vowel(v: Viseme) -> bool {
+    matches!(
+        v,
+        Viseme::Aa | Viseme::E | Viseme::Ih | Viseme::Oh | Viseme::Ou
+    )
+}
+
+/// Each phoneme's reference visemes: the G2P's visemes (per phoneme) and
+/// the reference aligned by edit distance (a vowel never stands for a
+/// consonant); reference visemes with no counterpart go to the phoneme
+/// with visemes after them, or the last one.
+pub fn reference_labels(phonemes: &[String], truth: &[Viseme]) -> Vec<Vec<Viseme>> {
+    // The G2P's visemes, each with the phoneme it came from.
+    let ours: Vec<(usize, Viseme)> = phonemes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| ipa_to_visemes(p).into_iter().map(move |v| (i, v)))
+        .collect();
+    let (n, m) = (ours.len(), truth.len());
+    let sub = |a: Viseme, b: Viseme| -> u32 {
+        if a == b {
+            0
+        } else if is_vowel(a) == is_vowel(b) {
+            2
+        } else {
+            5
+        }
+    };
+    let w = m + 1;
+    let mut d = vec![u32::MAX; (n + 1) * w];
+    d[0] = 0;
+    for i in 0..=n {
+        for j in 0..=m {
+            let here = d[i * w + j];
+            if here == u32::MAX {
+                continue;
+            }
+            if i < n && j < m {
+                let k = (i + 1) * w + j + 1;
+                d[k] = d[k].min(here + sub(ours[i].1, truth[j]));
+            }
+            if i < n {
+                let k = (i + 1) * w + j;
+                d[k] = d[k].min(here + 2);
+            }
+            if j < m {
+                let k = i * w + j + 1;
+                d[k] = d[k].min(here + 2);
+            }
+        }
+    }
+    // Trace back, preferring a pair, then a deletion, then an insertion.
+    let mut labels: Vec<Vec<Viseme>> = vec![Vec::new(); phonemes.len()];
+    let mut pending: Vec<Viseme> = Vec::new();
+    let (mut i, mut j) = (n, m);
+    let mut owner_after: Option<usize> = None;
+    while i > 0 || j > 0 {
+        let here = d[i * w + j];
+        if i > 0 && j > 0 && d[(i - 1) * w + j - 1] + sub(ours[i - 1].1, truth[j - 1]) == here {
+            let owner = ours[i - 1].0;
+            flush(
+                &mut labels,
+                &mut pending,
+                Some(owner_after.unwrap_or(owner)),
+            );
+            labels[owner].insert(0, truth[j - 1]);
+            owner_after = Some(owner);
+            i -= 1;
+            j -= 1;
+        } else if i > 0 && d[(i - 1) * w + j] + 2 == here {
+            let owner = ours[i - 1].0;
+            flush(
+                &mut labels,
+                &mut pending,
+                Some(owner_after.unwrap_or(owner)),
+            );
+            owner_after = Some(owner);
+            i -= 1;
+        } else {
+            pending.insert(0, truth[j - 1]);
+            j -= 1;
+        }
+    }
+    // Insertions before the first G2P viseme go to its phoneme.
+    let first = ours.first().map(|(o, _)| *o);
+    flush(&mut labels, &mut pending, owner_after.or(first));
+    labels
+}
+
+/// Puts pending insertions at the front of `owner`'s label.
+fn flush(labels: &mut [Vec<Viseme>], pending: &mut Vec<Viseme>, owner: Option<usize>) {
+    if pending.is_empty() {
+        return;
+    }
+    match owner {
+        Some(o) if o < labels.len() => {
+            let mut l = std::mem::take(pending);
+            l.extend(std::mem::take(&mut labels[o]));
+            labels[o] = l;
+        }
+        _ => pending.clear(),
+    }
+}
+
+/// Learns a [`Corrections`] table from `examples`.
+pub fn train(examples: &[Example], opts: &TrainOptions) -> Corrections {
+    // 1. Letter–phoneme alignment costs by hard EM.
+    let words: Vec<(Vec<char>, Vec<String>)> = examples
+        .iter()
+        .map(|e| {
+            (
+                letters_of(&e.spelling),
+                e.phonemes.iter().map(|p| bare(p)).collect(),
+            )
+        })
+        .collect();
+    let mut costs: HashMap<String, f32> = HashMap::new();
+    let mut unseen = 4.0f32;
+    // Start: a letter pairs cheaply with any phoneme of its kind (vowel
+    // letters with vowels).
+    let vowel_letter = |c: char| "aeiouy".contains(c);
+    let vowel_phone = |p: &str| ipa_to_visemes(p).first().is_some_and(|v| is_vowel(*v));
+    for (letters, phones) in &words {
+        for &l in letters {
+            for p in phones {
+                let c = if vowel_letter(l) == vowel_phone(p) {
+                    1.0
+                } else {
+                    3.0
+                };
+                costs.insert(pair_key(Some(l), Some(p)), c);
+            }
+            costs.insert(pair_key(Some(l), None), 2.0);
+        }
+        for p in phones {
+            costs.insert(pair_key(None, Some(p)), 3.0);
+        }
+    }
+    for _ in 0..opts.em_rounds {
+        let mut counts: HashMap<String, f64> = HashMap::new();
+        let mut total = 0.0f64;
+        for (letters, phones) in &words {
+            let spans = align_letters(&costs, unseen, letters, phones);
+            let mut used = vec![false; letters.len()];
+            for (p, &(a, b)) in phones.iter().zip(&spans) {
+                let l = (a < b).then(|| letters[a]);
+                if a < b {
+                    used[a] = true;
+                }
+                *counts.entry(pair_key(l, Some(p))).or_default() += 1.0;
+                total += 1.0;
+            }
+            for (l, _) in letters.iter().zip(&used).filter(|(_, u)| !**u) {
+                *counts.entry(pair_key(Some(*l), None)).or_default() += 1.0;
+                total += 1.0;
+            }
+        }
+        // Pairs seen fewer than twice are noise; they take the unseen cost.
+        unseen = (-(1.0 / total.max(1.0)).ln()) as f32;
+        costs = counts
+            .into_iter()
+            .filter(|(_, c)| *c >= 2.0)
+            .map(|(k, c)| (k, ((-(c / total).ln()) as f32 * 100.0).round() / 100.0))
+            .collect();
+    }
+
+    // 2. Labels and features.
+    let prepared: Vec<Prepared> = examples
+        .iter()
+        .map(|e| Prepared::new(&costs, unseen, &e.spelling, &e.phonemes))
+        .collect();
+    struct Pos {
+        word: usize,
+        i: usize,
+        truth: String,
+        pred: String,
+    }
+    let mut positions: Vec<Pos> = Vec::new();
+    for (w, e) in examples.iter().enumerate() {
+        let labels = reference_labels(&e.phonemes, &e.truth);
+        for (i, (p, t)) in e.phonemes.iter().zip(labels).enumerate() {
+            positions.push(Pos {
+                word: w,
+                i,
+                truth: label(&t),
+                pred: label(&ipa_to_visemes(p)),
+            });
+        }
+    }
+
+    // 3. The decision list.
+    let mut levels = Vec::new();
+    for template in &opts.templates {
+        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+        for (x, pos) in positions.iter().enumerate() {
+            groups
+                .entry(prepared[pos.word].key(template, pos.i))
+                .or_default()
+                .push(x);
+        }
+        let mut rules = BTreeMap::new();
+        for (key, members) in groups {
+            let mut counts: HashMap<&str, usize> = HashMap::new();
+            let mut right = 0;
+            for &x in &members {
+                *counts.entry(positions[x].truth.as_str()).or_default() += 1;
+                right += usize::from(positions[x].truth == positions[x].pred);
+            }
+            let (best, n) = counts
+                .into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+                .expect("a group has members");
+            if n >= right + opts.min_gain.max(1) {
+                let best = best.to_owned();
+                for &x in &members {
+                    positions[x].pred.clone_from(&best);
+                }
+                rules.insert(key, best);
+            }
+        }
+        levels.push(Level {
+            template: template.clone(),
+            rules,
+        });
+    }
+
+    Corrections {
+        about: String::new(),
+        align_costs: costs.into_iter().collect(),
+        unseen_cost: (unseen * 100.0).round() / 100.0,
+        levels,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phonemes::words_to_visemes;
+
+    use Viseme as V;
+
+    fn ph(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn visemes(phonemes: &[String]) -> Vec<Viseme> {
+        words_to_visemes(&[phonemes.to_vec()]).remove(0)
+    }
+
+    #[test]
+    fn canonical_ipa_reads_back_as_its_viseme() {
+        for v in Viseme::ALL.into_iter().skip(1) {
+            assert_eq!(ipa_to_visemes(canonical_ipa(v)), vec![v], "{v:?}");
+            for w in Viseme::ALL.into_iter().skip(1) {
+                // Two canonical symbols never form a table entry of their own.
+                let pair = relabel("", &[v, w]);
+                let want: Vec<Viseme> = if v == w { vec![v] } else { vec![v, w] };
+                assert_eq!(ipa_to_visemes(&pair), want, "{pair}");
+            }
+        }
+        assert_eq!(relabel("ˈə", &[V::Ih]), "ˈɪ");
+        assert_eq!(relabel("d", &[]), "ʔ");
+    }
+
+    #[test]
+    fn reference_labels_follow_the_alignment() {
+        // "wanted": espeak w ɑ n t ɪ d, reference ... AH0 D.
+        let p = ph("w ɑ n t ɪ d");
+        let truth = vec![V::Ou, V::Aa, V::Nn, V::DD, V::E, V::DD];
+        let l = reference_labels(&p, &truth);
+        assert_eq!(l[4], vec![V::E]);
+        assert_eq!(l[0], vec![V::Ou]);
+        // A diphthong against two reference phonemes, an insertion (the
+        // syllabic n read as ə n), a deletion.
+        let p = ph("b aɪ t n̩ h");
+        let truth = vec![V::PP, V::Aa, V::Ih, V::DD, V::E, V::Nn];
+        let l = reference_labels(&p, &truth);
+        assert_eq!(l[1], vec![V::Aa, V::Ih]);
+        assert_eq!(l[3], vec![V::E, V::Nn]);
+        assert!(l[4].is_empty());
+        let p = ph("s ə l");
+        let l = reference_labels(&p, &[V::SS, V::Nn]);
+        assert!(l[1].is_empty(), "{l:?}");
+        // Relabelling with the reference labels reproduces the reference.
+        for (p, truth) in [
+            (
+                ph("w ɑ n t ɪ d"),
+                vec![V::Ou, V::Aa, V::Nn, V::DD, V::E, V::DD],
+            ),
+            (ph("k æ t s"), vec![V::Kk, V::Aa, V::DD, V::SS, V::Ih]),
+            (ph("ð ə"), vec![V::TH, V::Ih]),
+            (ph("ə"), vec![V::PP, V::Aa, V::E]),
+        ] {
+            let l = reference_labels(&p, &truth);
+            let fixed: Vec<String> = p.iter().zip(&l).map(|(p, l)| relabel(p, l)).collect();
+            assert_eq!(visemes(&fixed), truth, "{p:?} {l:?}");
+        }
+    }
+
+    #[test]
+    fn letters_align_to_phonemes() {
+        let model = train(
+            &[
+                Example {
+                    spelling: "bat".into(),
+                    phonemes: ph("b æ t"),
+                    truth: vec![V::PP, V::Aa, V::DD],
+                },
+                Example {
+                    spelling: "bate".into(),
+                    phonemes: ph("b eɪ t"),
+                    truth: vec![V::PP, V::E, V::Ih, V::DD],
+                },
+            ],
+            &TrainOptions::default(),
+        );
+        let w = Prepared::new(&model.cost_map(), model.unseen_cost, "Bate", &ph("b eɪ t"));
+        assert_eq!(w.spans, vec![(0, 1), (1, 2), (2, 3)]);
+        let mut k = String::new();
+        w.value(Feature::Letter(1), 2, &mut k);
+        assert_eq!(k, "e");
+        assert_eq!(w.key(&[Feature::Phone(0), Feature::Ending(2)], 2), "t|te@0");
+        assert_eq!(w.key(&[Feature::Phone(-1), Feature::Place], 0), "#|<");
+    }
+
+    /// A rule learned from the training words fixes a new word in the same
+    /// context, leaves other contexts alone, and survives the JSON round
+    /// trip.
+    #[test]
+    fn learns_a_context_rule() {
+        // espeak-like "-ed" read ɪ d where the reference has ə d, and "-id"
+        // words where ɪ is right.
+        let mut examples = Vec::new();
+        for stem in ["want", "need", "land", "rest", "hint", "fold", "mend"] {
+            examples.push(Example {
+                spelling: format!("{stem}ed"),
+                phonemes: ph("w ɑ n t ɪ d"),
+                truth: vec![V::Ou, V::Aa, V::Nn, V::DD, V::E, V::DD],
+            });
+        }
+        for _ in 0..7 {
+            examples.push(Example {
+                spelling: "livid".into(),
+                phonemes: ph("l ɪ v ɪ d"),
+                truth: vec![V::Nn, V::Ih, V::FF, V::Ih, V::DD],
+            });
+        }
+        let model = train(&examples, &TrainOptions::default());
+        let json = serde_json::to_string(&model).unwrap();
+        let model = Corrections::from_json(&json).unwrap();
+        let out = model.correct("started", &ph("s t ɑ ɹ t ɪ d"));
+        assert_eq!(out[5], "ɛ", "{out:?}");
+        assert_eq!(out[..5], ph("s t ɑ ɹ t")[..]);
+        let out = model.correct("vivid", &ph("v ɪ v ɪ d"));
+        assert_eq!(out, ph("v ɪ v ɪ d"));
+        assert_eq!(
+            model.corrector().correct("started", &ph("s t ɑ ɹ t ɪ d"))[5],
+            "ɛ"
+        );
+        // An empty model changes nothing.
+        let p = ph("s t ɑ ɹ t ɪ d");
+        assert_eq!(Corrections::default().correct("started", &p), p);
+    }
+}
