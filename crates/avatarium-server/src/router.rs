@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::handlers::{
     api_keys, auth, avatars, billing, consumer_avatars, conversations, health, knowledge, models,
-    personas, public, public_chat, smarter, stt, tts,
+    personas, public, public_chat, smarter, stt, tts, ui,
 };
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
@@ -108,7 +108,13 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .fallback(middleware::not_found)
+        // The web UI: pages, not API routes, so outside the OpenAPI document.
+        .route("/", get(ui::index))
+        .route("/assets/{*path}", get(ui::asset))
+        .route("/a/{shortId}", get(ui::public_page))
+        .route("/a/{shortId}/embed", get(ui::widget))
+        // Dashboard routes for browsers; the JSON 404 for everything else.
+        .fallback(ui::fallback)
         // Innermost first: credentials, body limit, CORS, and outermost the
         // request context (request id, host guard) that every envelope reads.
         .layer(from_fn_with_state(state.clone(), credentials::resolve))

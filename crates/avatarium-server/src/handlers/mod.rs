@@ -15,3 +15,4 @@ pub mod public_chat;
 pub mod smarter;
 pub mod stt;
 pub mod tts;
+pub mod ui;
