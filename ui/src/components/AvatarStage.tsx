@@ -1,10 +1,11 @@
 // AvatarStage: where the talking avatar is shown.
 //
-// For now it draws a placeholder face (the preset's colours and initials)
-// whose mouth follows the current viseme, and prints the viseme name. The
-// renderer (another crate) will supply real frames of the avatar model;
-// whoever wires them in replaces the <svg> below and keeps these props:
-// `viseme` is the Oculus viseme sounding now, in sync with the audio.
+// For now it shows the preset's thumbnail (or, without one, a placeholder
+// face in the avatar's colours) and a mouth that follows the current viseme,
+// and prints the viseme name. The renderer (another crate) will supply real
+// frames of the avatar model; whoever wires them in replaces the contents of
+// `.stage-canvas` below and keeps these props: `viseme` is the Oculus viseme
+// sounding now, in sync with the audio, and `speaking` says audio is playing.
 
 import { useId } from 'preact/hooks';
 import { initials } from '../lib/format';
@@ -14,6 +15,8 @@ export interface AvatarStageProps {
   name: string;
   /** Background colour of the avatar (its own or its preset's). */
   background?: string;
+  /** The preset's still image, when the server has one. */
+  thumbnailUrl?: string | null;
   /** The preset the avatar uses, shown under the face. */
   presetName?: string;
   /** The current viseme (sil, PP, FF, TH, DD, kk, CH, SS, nn, RR, aa, E, ih, oh, ou). */
@@ -24,29 +27,52 @@ export interface AvatarStageProps {
   showViseme?: boolean;
 }
 
-export function AvatarStage({ name, background = '#0A0A0F', presetName, viseme = 'sil', speaking = false, size = 'md', showViseme = true }: AvatarStageProps) {
-  const gradient = `face-${useId().replace(/[^a-zA-Z0-9_-]/g, '')}`;
+function Mouth({ viseme, cx, cy, scale = 1 }: { viseme: string; cx: number; cy: number; scale?: number }) {
   const m = mouthOf(viseme);
-  const mouthW = 14 + m.wide * 26;
-  const mouthH = 2 + m.open * 18;
+  return <ellipse class="mouth" cx={cx} cy={cy} rx={((14 + m.wide * 26) / 2) * scale} ry={((2 + m.open * 18) / 2) * scale} fill="#7a2d3b" />;
+}
+
+export function AvatarStage({
+  name,
+  background = '#0A0A0F',
+  thumbnailUrl,
+  presetName,
+  viseme = 'sil',
+  speaking = false,
+  size = 'md',
+  showViseme = true,
+}: AvatarStageProps) {
+  const gradient = `face-${useId().replace(/[^a-zA-Z0-9_-]/g, '')}`;
   return (
     <figure class={`stage stage-${size} ${speaking ? 'speaking' : ''}`} aria-label={`${name} avatar stage`} data-viseme={viseme}>
       <div class="stage-canvas" style={{ background }}>
-        <svg viewBox="0 0 120 120" role="img" aria-label={`Placeholder for ${name}: the rendered avatar comes with the renderer`}>
-          <defs>
-            <radialGradient id={gradient} cx="50%" cy="40%" r="60%">
-              <stop offset="0%" stop-color="#fbe3cf" />
-              <stop offset="100%" stop-color="#e9b996" />
-            </radialGradient>
-          </defs>
-          <circle cx="60" cy="58" r="40" fill={`url(#${gradient})`} />
-          <circle cx="46" cy="50" r="4" fill="#2b2233" />
-          <circle cx="74" cy="50" r="4" fill="#2b2233" />
-          <ellipse class="mouth" cx="60" cy="76" rx={mouthW / 2} ry={mouthH / 2} fill="#7a2d3b" />
-          <text x="60" y="112" text-anchor="middle" class="stage-initials">
-            {initials(name)}
-          </text>
-        </svg>
+        {thumbnailUrl ? (
+          <>
+            <img src={thumbnailUrl} alt={`${name}${presetName ? ` (${presetName})` : ''}`} class="stage-image" />
+            {speaking && (
+              <svg class="stage-mouth-badge" viewBox="0 0 60 40" aria-hidden="true">
+                <rect x="0" y="0" width="60" height="40" rx="12" fill="rgba(255,255,255,0.9)" />
+                <Mouth viseme={viseme} cx={30} cy={20} scale={1.1} />
+              </svg>
+            )}
+          </>
+        ) : (
+          <svg viewBox="0 0 120 120" role="img" aria-label={`Placeholder for ${name}: the rendered avatar comes with the renderer`}>
+            <defs>
+              <radialGradient id={gradient} cx="50%" cy="40%" r="60%">
+                <stop offset="0%" stop-color="#fbe3cf" />
+                <stop offset="100%" stop-color="#e9b996" />
+              </radialGradient>
+            </defs>
+            <circle cx="60" cy="58" r="40" fill={`url(#${gradient})`} />
+            <circle cx="46" cy="50" r="4" fill="#2b2233" />
+            <circle cx="74" cy="50" r="4" fill="#2b2233" />
+            <Mouth viseme={viseme} cx={60} cy={76} />
+            <text x="60" y="112" text-anchor="middle" class="stage-initials">
+              {initials(name)}
+            </text>
+          </svg>
+        )}
       </div>
       <figcaption class="stage-caption">
         <span class="stage-name">{name}</span>

@@ -8,7 +8,7 @@ import type { HistoryItem, PublicAvatar, SessionSummary, Source } from '../api/t
 import { AvatarStage } from '../components/AvatarStage';
 import { icons } from '../components/icons';
 import { formatMs, initials } from '../lib/format';
-import type { PublicRoute } from '../lib/paths';
+import { hasUploadedModel, type PublicRoute } from '../lib/paths';
 import { platform } from '../platform';
 
 interface Line {
@@ -41,6 +41,7 @@ export function EmbedApp({ route }: { route: PublicRoute | null }) {
   const [error, setError] = useState<string>();
   const [readAloud, setReadAloud] = useState(false);
   const [summary, setSummary] = useState<SessionSummary | null>(null);
+  const [thumbnail, setThumbnail] = useState<string | null>(null);
   const session = useRef<string | null>(null);
   const history = useRef<HistoryItem[]>([]);
   const seq = useRef(0);
@@ -57,6 +58,11 @@ export function EmbedApp({ route }: { route: PublicRoute | null }) {
         setAvatar(a);
         document.title = `${a.name} · Avatarium`;
         if (a.greeting) history.current = [{ role: 'assistant', content: a.greeting }];
+        if (a.avatarPreset && !hasUploadedModel(a.avatarModelUrl))
+          api.presets().then(
+            (ps) => setThumbnail(ps.find((p) => p.id === a.avatarPreset)?.thumbnailUrl ?? null),
+            () => undefined,
+          );
       },
       (e) => setLoadError(e instanceof ApiError && e.status === 404 ? 'This avatar is not available.' : 'The avatar could not be loaded. Please try again later.'),
     );
@@ -156,7 +162,7 @@ export function EmbedApp({ route }: { route: PublicRoute | null }) {
   const header = (
     <header class="public-head" style={{ background: avatar.backgroundColor }}>
       <span class="public-avatar" aria-hidden="true">
-        {initials(avatar.name)}
+        {thumbnail ? <img src={thumbnail} alt="" /> : initials(avatar.name)}
       </span>
       <div class="public-title">
         <h1>{avatar.name}</h1>
@@ -266,7 +272,7 @@ export function EmbedApp({ route }: { route: PublicRoute | null }) {
       {header}
       <div class="public-body">
         <div class="public-stage">
-          <AvatarStage name={avatar.name} background={avatar.backgroundColor} size="lg" showViseme={false} />
+          <AvatarStage name={avatar.name} background={avatar.backgroundColor} thumbnailUrl={thumbnail} size="lg" showViseme={false} />
         </div>
         {chat}
       </div>

@@ -22,6 +22,14 @@ export function formatSeconds(s: number | null | undefined): string {
   return `${m} min ${Math.round(s - m * 60)} s`;
 }
 
+/** Seconds on a chart axis: enough digits that small ticks stay distinct. */
+export function axisSeconds(s: number): string {
+  if (s === 0) return '0s';
+  if (s < 1) return `${Number(s.toPrecision(2))}s`;
+  if (s < 10) return `${Number(s.toFixed(1))}s`;
+  return `${Math.round(s)}s`;
+}
+
 export function formatDate(iso: string | null | undefined): string {
   if (!iso) return '—';
   const d = new Date(iso);

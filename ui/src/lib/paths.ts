@@ -37,3 +37,8 @@ export function iframeSnippet(embedUrl: string): string {
     '></iframe>',
   ].join('\n');
 }
+
+/** An uploaded model is served from the avatar's own public model URL. */
+export function hasUploadedModel(avatarModelUrl: string | null | undefined): boolean {
+  return !!avatarModelUrl && avatarModelUrl.includes('/v1/public/avatar/');
+}

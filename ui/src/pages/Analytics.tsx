@@ -4,7 +4,7 @@ import { AvatarPicker, WithAvatar } from '../components/AvatarPicker';
 import { BarChart, HBarChart, LineChart } from '../components/Charts';
 import { icons } from '../components/icons';
 import { Alert, Card, EmptyState, PageHeader, Spinner, useAsync } from '../components/ui';
-import { errorMessage, formatMs, formatSeconds } from '../lib/format';
+import { axisSeconds, errorMessage, formatMs, formatSeconds } from '../lib/format';
 import { Link } from '../lib/router';
 import { api } from '../session';
 
@@ -59,7 +59,7 @@ function Report({ d, avatar }: { d: Data; avatar: Avatar }) {
           {d.sessionDurations.count === 0 ? (
             <p class="muted">No ended sessions in this range yet: durations are recorded when a visitor leaves.</p>
           ) : (
-            <LineChart title="Average session duration per day" data={daily.map((x) => ({ label: x.date, value: x.avgDurationSec }))} format={(v) => (v < 10 ? `${Number(v.toFixed(1))}s` : `${Math.round(v)}s`)} />
+            <LineChart title="Average session duration per day" data={daily.map((x) => ({ label: x.date, value: x.avgDurationSec }))} format={axisSeconds} />
           )}
         </Card>
         <Card title="Response latency">

@@ -5,6 +5,7 @@ import { AvatarStage } from '../components/AvatarStage';
 import { Alert, Button, Card, Field, PageHeader, Spinner, Toggle, useAsync } from '../components/ui';
 import { useSpeaker } from '../hooks/useSpeaker';
 import { errorMessage, formatBytes, slugify } from '../lib/format';
+import { hasUploadedModel } from '../lib/paths';
 import { navigate, useLocation } from '../lib/router';
 import { api, refreshAvatars, selectAvatar } from '../session';
 
@@ -174,8 +175,7 @@ export function AvatarEditor({ id }: { id: string | null }) {
     if (id) {
       if (!existing.data) return;
       setForm(fromAvatar(existing.data));
-      const custom = !!existing.data.avatarModelUrl && existing.data.avatarModelUrl.includes('/v1/public/avatar/');
-      setModelSource(custom ? 'upload' : 'preset');
+      setModelSource(hasUploadedModel(existing.data.avatarModelUrl) ? 'upload' : 'preset');
       setFilled(true);
       return;
     }
@@ -187,7 +187,7 @@ export function AvatarEditor({ id }: { id: string | null }) {
   const set = <K extends keyof Form>(k: K, v: Form[K]) => setForm((f) => ({ ...f, [k]: v }));
 
   const preset = useMemo(() => opts.data?.presets.find((p) => p.id === form.avatarPreset), [opts.data, form.avatarPreset]);
-  const hasCustomModel = !!existing.data?.avatarModelUrl?.includes('/v1/public/avatar/');
+  const hasCustomModel = hasUploadedModel(existing.data?.avatarModelUrl);
   const voicesByProvider = useMemo(() => {
     const groups = new Map<string, Voice[]>();
     for (const v of opts.data?.voices ?? []) {
@@ -464,6 +464,7 @@ export function AvatarEditor({ id }: { id: string | null }) {
             <AvatarStage
               name={form.name || 'New avatar'}
               background={form.backgroundColor || preset?.backgroundColor}
+              thumbnailUrl={modelSource === 'upload' && (modelFile || hasCustomModel) ? null : preset?.thumbnailUrl}
               presetName={modelSource === 'upload' && (modelFile || hasCustomModel) ? 'Uploaded model' : preset?.name}
               viseme={speaker.viseme}
               speaking={speaker.speaking}

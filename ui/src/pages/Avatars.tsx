@@ -3,19 +3,20 @@ import type { Avatar } from '../api/types';
 import { useAvatars } from '../components/AvatarPicker';
 import { AvatarStage } from '../components/AvatarStage';
 import { icons } from '../components/icons';
-import { Alert, Badge, ConfirmButton, EmptyState, PageHeader, Spinner } from '../components/ui';
+import { Alert, Badge, ConfirmButton, EmptyState, PageHeader, Spinner, useAsync } from '../components/ui';
 import { errorMessage } from '../lib/format';
+import { hasUploadedModel } from '../lib/paths';
 import { Link, navigate } from '../lib/router';
 import { api, refreshAvatars, selectAvatar } from '../session';
 
-function AvatarCard({ a, onDeleted }: { a: Avatar; onDeleted: (e?: string) => void }) {
+function AvatarCard({ a, thumbnailUrl, onDeleted }: { a: Avatar; thumbnailUrl?: string | null; onDeleted: (e?: string) => void }) {
   const go = (path: string) => {
     selectAvatar(a.id);
     navigate(path);
   };
   return (
     <article class="avatar-card" aria-label={a.name}>
-      <AvatarStage name={a.name} background={a.backgroundColor} size="sm" />
+      <AvatarStage name={a.name} background={a.backgroundColor} thumbnailUrl={thumbnailUrl} size="sm" />
       <div class="avatar-card-body">
         <div class="avatar-card-head">
           <h2>
@@ -72,6 +73,7 @@ function AvatarCard({ a, onDeleted }: { a: Avatar; onDeleted: (e?: string) => vo
 
 export function Avatars() {
   const { list } = useAvatars();
+  const presets = useAsync(() => api.presets(), []);
   const [error, setError] = useState<string>();
   useEffect(() => {
     refreshAvatars().catch((e) => setError(errorMessage(e)));
@@ -108,6 +110,7 @@ export function Avatars() {
             <AvatarCard
               key={a.id}
               a={a}
+              thumbnailUrl={hasUploadedModel(a.avatarModelUrl) ? null : presets.data?.find((p) => p.id === a.avatarPreset)?.thumbnailUrl}
               onDeleted={(e) => {
                 if (e) setError(e);
                 else refreshAvatars().catch((err) => setError(errorMessage(err)));

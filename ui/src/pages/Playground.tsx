@@ -7,6 +7,7 @@ import { icons } from '../components/icons';
 import { Alert, Badge, Button, Card, PageHeader, Toggle, useAsync } from '../components/ui';
 import { useSpeaker } from '../hooks/useSpeaker';
 import { errorMessage, formatMs } from '../lib/format';
+import { hasUploadedModel } from '../lib/paths';
 import { useStore } from '../lib/store';
 import { prefs, setPrefs } from '../prefs';
 import { api } from '../session';
@@ -264,7 +265,15 @@ function Chat({ avatar }: { avatar: Avatar }) {
       </Card>
       <div class="stage-col">
         <Card aria-label="Avatar">
-          <AvatarStage name={avatar.name} background={avatar.backgroundColor} presetName={preset?.name} viseme={speaker.viseme} speaking={speaker.speaking} size="lg" />
+          <AvatarStage
+            name={avatar.name}
+            background={avatar.backgroundColor}
+            thumbnailUrl={hasUploadedModel(avatar.avatarModelUrl) ? null : preset?.thumbnailUrl}
+            presetName={hasUploadedModel(avatar.avatarModelUrl) ? 'Uploaded model' : preset?.name}
+            viseme={speaker.viseme}
+            speaking={speaker.speaking}
+            size="lg"
+          />
           <Toggle label="Speak answers" description={voiceId ? `(${voiceId})` : undefined} checked={p.speak} onChange={(v) => setPrefs({ speak: v })} />
           <audio ref={speaker.audioRef} controls aria-label="Spoken answer" class={speaker.hasAudio ? '' : 'hidden'} />
           {speaker.blocked && <p class="hint">The browser blocked autoplay: press play.</p>}

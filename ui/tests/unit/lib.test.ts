@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bars, linePath, niceMax, ticks } from '../../src/lib/chart';
-import { formatMs, formatSeconds, initials, slugify, verticalLabel } from '../../src/lib/format';
+import { axisSeconds, formatMs, formatSeconds, initials, slugify, verticalLabel } from '../../src/lib/format';
 import { mouthOf, visemeAt, wavBlob } from '../../src/lib/speech';
 
 describe('chart maths', () => {
@@ -86,5 +86,7 @@ describe('format', () => {
     expect(initials('aria')).toBe('AR');
     expect(verticalLabel('real-estate')).toBe('Real estate');
     expect(verticalLabel('hr')).toBe('HR');
+    expect([0, 0.025, 0.05, 0.075, 0.1].map(axisSeconds)).toEqual(['0s', '0.025s', '0.05s', '0.075s', '0.1s']);
+    expect(axisSeconds(42.4)).toBe('42s');
   });
 });
