@@ -1,0 +1,83 @@
+//! The CMU Pronouncing Dictionary as the text→viseme reference, and its one
+//! split into training and held-out words, shared by the generator of the
+//! learned English correction (`examples/train_g2p_corrections.rs`) and
+//! the benchmark (`benches/speech.rs`), so they agree on which words were
+//! held out.
+//!
+//! The dictionary is read from `../shared/data/cmudict.dict` (from the
+//! repository root) at training and benchmark time only; nothing of it is
+//! copied into the project.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use avatarium_lipsync::Viseme;
+use avatarium_lipsync::phonemes::{arpabet_to_ipa, words_to_visemes};
+
+/// A word is held out when the FNV-1a hash of its lower-case spelling is
+/// 0 modulo this.
+pub const HELD_OUT_MODULUS: u64 = 40;
+/// Words with this remainder are the development set the generator tunes
+/// its settings on (then it retrains on them too).
+pub const DEV_REMAINDER: u64 = 1;
+
+pub fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+pub fn is_held_out(word: &str) -> bool {
+    fnv1a(&word.to_ascii_lowercase()).is_multiple_of(HELD_OUT_MODULUS)
+}
+
+pub fn is_dev(word: &str) -> bool {
+    fnv1a(&word.to_ascii_lowercase()) % HELD_OUT_MODULUS == DEV_REMAINDER
+}
+
+pub fn path() -> Option<PathBuf> {
+    // The repository root is two levels above this crate.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let p = root.join("../shared/data/cmudict.dict");
+    p.exists().then_some(p)
+}
+
+/// An entry: the word (lower case) and its first pronunciation in ARPAbet.
+pub struct Entry {
+    pub word: String,
+    pub arpabet: Vec<String>,
+}
+
+/// First pronunciations of purely alphabetic words, in file order
+/// ("word(2)" lines are alternatives; "# …" are comments).
+pub fn entries(dict: &str) -> Vec<Entry> {
+    dict.lines()
+        .filter_map(|line| {
+            let line = line.split(" #").next()?.trim();
+            let (word, pron) = line.split_once(' ')?;
+            word.chars()
+                .all(|c| c.is_ascii_alphabetic())
+                .then(|| Entry {
+                    word: word.to_ascii_lowercase(),
+                    arpabet: pron.split_whitespace().map(str::to_owned).collect(),
+                })
+        })
+        .collect()
+}
+
+/// CMU's visemes for a pronunciation, through the product's own table.
+pub fn visemes(arpabet: &[String]) -> Vec<Viseme> {
+    let ipa: Vec<String> = arpabet
+        .iter()
+        .map(|p| {
+            arpabet_to_ipa(p)
+                .unwrap_or_else(|| panic!("unknown ARPAbet {p}"))
+                .to_owned()
+        })
+        .collect();
+    words_to_visemes(&[ipa]).remove(0)
+}
