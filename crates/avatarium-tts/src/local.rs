@@ -7,6 +7,7 @@
 //! sends jobs there and awaits the reply, and the async runtime never
 //! blocks on synthesis.
 
+mod english;
 mod ffi;
 mod worker;
 
@@ -62,14 +63,38 @@ impl LocalTts {
     ///
     /// Each word is converted within its clause, so context such as "the"
     /// before a vowel is honoured, and numbers are read out ("1990" gets
-    /// the phonemes of "nineteen ninety").
+    /// the phonemes of "nineteen ninety"). For American English voices the
+    /// phonemes carry the learned correction toward the CMU dictionary
+    /// (one phoneme for one, so timings are unchanged), as the synthesised
+    /// timeline does.
     pub async fn phonemize(
         &self,
         text: &str,
         voice: Option<&str>,
     ) -> Result<Vec<(String, Vec<String>)>, TtsError> {
+        self.words(text, voice, true).await
+    }
+
+    /// [`phonemize`](Self::phonemize) without the learned correction of
+    /// American English (`data/g2p_corrections.json`, applied to `en-us`
+    /// voices): espeak's own reading, as the correction is trained on and
+    /// measured against.
+    pub async fn phonemize_uncorrected(
+        &self,
+        text: &str,
+        voice: Option<&str>,
+    ) -> Result<Vec<(String, Vec<String>)>, TtsError> {
+        self.words(text, voice, false).await
+    }
+
+    async fn words(
+        &self,
+        text: &str,
+        voice: Option<&str>,
+        correct: bool,
+    ) -> Result<Vec<(String, Vec<String>)>, TtsError> {
         Ok(self
-            .reading(text, voice)
+            .reading_with(text, voice, correct)
             .await?
             .words
             .into_iter()
@@ -84,6 +109,15 @@ impl LocalTts {
         &self,
         text: &str,
         voice: Option<&str>,
+    ) -> Result<Reading, TtsError> {
+        self.reading_with(text, voice, true).await
+    }
+
+    async fn reading_with(
+        &self,
+        text: &str,
+        voice: Option<&str>,
+        correct: bool,
     ) -> Result<Reading, TtsError> {
         let voice = self.resolve_voice(voice).await?;
         if text.trim().is_empty() {
@@ -104,6 +138,9 @@ impl LocalTts {
             })
             .await?;
         normalise_phonemes(&mut raw.events, &voice.id);
+        if correct {
+            english::correct_events(text, &mut raw.events, &voice.id);
+        }
         let total = ms(raw.samples.len(), raw.sample_rate);
         let spans = phoneme_spans(&raw.events, total);
         let words = spoken_words(text, &raw.events, &spans);
@@ -219,6 +256,7 @@ impl TtsEngine for LocalTts {
             })
             .await?;
         normalise_phonemes(&mut raw.events, &voice.id);
+        english::correct_events(&req.text, &mut raw.events, &voice.id);
         Ok(speech_from_raw(&req.text, raw, voice.id))
     }
 }
@@ -332,6 +370,49 @@ pub(crate) struct Reading {
 /// joined phonemes are shared out between those words by letter count.
 fn spoken_words(text: &str, events: &[Event], spans: &[(usize, PhonemeEvent)]) -> Vec<SpokenWord> {
     let chars: Vec<char> = text.chars().collect();
+    let tokens = tokens(&chars);
+    if tokens.is_empty() {
+        return Vec::new();
+    }
+
+    // Phonemes per token, by the word event that precedes them.
+    let mut owned: Vec<Vec<PhonemeEvent>> = vec![Vec::new(); tokens.len()];
+    let mut current: Option<usize> = None;
+    let mut spans = spans.iter().peekable();
+    for (index, e) in events.iter().enumerate() {
+        current = word_token(&tokens, e, current);
+        while let Some((_, span)) = spans.next_if(|(i, _)| *i == index) {
+            if !is_pause(&span.phoneme) {
+                owned[current.unwrap_or(0)].push(span.clone());
+            }
+        }
+    }
+
+    let letters = |t: usize| {
+        chars[tokens[t].0..tokens[t].1]
+            .iter()
+            .filter(|c| c.is_alphanumeric())
+            .count()
+    };
+    let mut out = Vec::with_capacity(tokens.len());
+    for (from, to) in joined(&owned) {
+        let phonemes: Vec<PhonemeEvent> = (from..to)
+            .flat_map(|k| std::mem::take(&mut owned[k]))
+            .collect();
+        let weights: Vec<usize> = (from..to).map(letters).collect();
+        for (k, part) in (from..to).zip(share(&phonemes, &weights)) {
+            out.push(SpokenWord {
+                word: chars[tokens[k].0..tokens[k].1].iter().collect(),
+                phonemes: part,
+            });
+        }
+    }
+    out
+}
+
+/// Whitespace-separated tokens of `chars` with a letter or digit, as
+/// `(start, end)` character ranges.
+fn tokens(chars: &[char]) -> Vec<(usize, usize)> {
     let mut tokens: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < chars.len() {
@@ -347,57 +428,31 @@ fn spoken_words(text: &str, events: &[Event], spans: &[(usize, PhonemeEvent)]) -
             tokens.push((start, i));
         }
     }
-    if tokens.is_empty() {
-        return Vec::new();
-    }
+    tokens
+}
 
-    // Phonemes per token, by the word event that precedes them.
-    let mut owned: Vec<Vec<PhonemeEvent>> = vec![Vec::new(); tokens.len()];
-    let mut current: Option<usize> = None;
-    let mut spans = spans.iter().peekable();
-    for (index, e) in events.iter().enumerate() {
-        if e.kind == EVENT_WORD && e.length > 0 {
-            let pos = (e.text_position.max(1) - 1) as usize;
-            // At or after the event's position: espeak may point at a quote
-            // or bracket it skipped.
-            if let Some(t) = tokens.iter().position(|&(_, end)| pos < end) {
-                current = Some(current.map_or(t, |c| c.max(t)));
-            }
-        }
-        while let Some((_, span)) = spans.next_if(|(i, _)| *i == index) {
-            if !is_pause(&span.phoneme) {
-                owned[current.unwrap_or(0)].push(span.clone());
-            }
+/// The token the phonemes after `e` belong to: a word event moves it on to
+/// the token at or after the event's position (espeak may point at a quote
+/// or bracket it skipped), never back.
+fn word_token(tokens: &[(usize, usize)], e: &Event, current: Option<usize>) -> Option<usize> {
+    if e.kind == EVENT_WORD && e.length > 0 {
+        let pos = (e.text_position.max(1) - 1) as usize;
+        if let Some(t) = tokens.iter().position(|&(_, end)| pos < end) {
+            return Some(current.map_or(t, |c| c.max(t)));
         }
     }
+    current
+}
 
-    // Tokens without phonemes of their own share those of the token before
-    // them (the one espeak joined them to); leading ones, the first word's.
-    let letters = |t: usize| {
-        chars[tokens[t].0..tokens[t].1]
-            .iter()
-            .filter(|c| c.is_alphanumeric())
-            .count()
-    };
+/// Groups of tokens read as one word, `[from, to)`: tokens without phonemes
+/// of their own join the token before them (the one espeak joined them to);
+/// leading ones, the first word.
+fn joined<T>(owned: &[Vec<T>]) -> Vec<(usize, usize)> {
     let first = owned.iter().position(|p| !p.is_empty()).unwrap_or(0);
     let mut starts: Vec<usize> = vec![0];
-    starts.extend((first + 1..tokens.len()).filter(|&k| !owned[k].is_empty()));
-    starts.push(tokens.len());
-    let mut out = Vec::with_capacity(tokens.len());
-    for group in starts.windows(2) {
-        let (from, to) = (group[0], group[1]);
-        let phonemes: Vec<PhonemeEvent> = (from..to)
-            .flat_map(|k| std::mem::take(&mut owned[k]))
-            .collect();
-        let weights: Vec<usize> = (from..to).map(letters).collect();
-        for (k, part) in (from..to).zip(share(&phonemes, &weights)) {
-            out.push(SpokenWord {
-                word: chars[tokens[k].0..tokens[k].1].iter().collect(),
-                phonemes: part,
-            });
-        }
-    }
-    out
+    starts.extend((first + 1..owned.len()).filter(|&k| !owned[k].is_empty()));
+    starts.push(owned.len());
+    starts.windows(2).map(|g| (g[0], g[1])).collect()
 }
 
 /// Splits `items` into consecutive parts sized in proportion to `weights`,
