@@ -2,23 +2,27 @@
 //!
 //! (a) speed of the local voice, visemes and word timings included, against
 //!     the bare `espeak-ng` CLI on the same ~2,000-word passage;
-//! (b) text→viseme accuracy of espeak's G2P against the CMU Pronouncing
-//!     Dictionary (`../shared/data/cmudict.dict` from the repository root);
+//! (b) text→viseme accuracy of espeak's G2P, alone and with the learned
+//!     American English correction, against the CMU Pronouncing Dictionary
+//!     (`../shared/data/cmudict.dict` from the repository root) on held-out
+//!     words (`examples/shared/cmu.rs`);
 //! (c) audio→viseme accuracy of the shipped model on held-out speech;
 //! (d) visemes for audio that comes with its text but no timings (most
 //!     cloud engines): espeak's reading aligned to the audio, against the
 //!     plain fit of the phonemes into the speech span.
 
+#[path = "../examples/shared/cmu.rs"]
+mod cmu;
 #[path = "../examples/shared/corpus.rs"]
 mod corpus;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use avatarium_lipsync::audio::{self, HOP_MS};
 use avatarium_lipsync::fit::fit_phonemes;
-use avatarium_lipsync::phonemes::{arpabet_to_ipa, words_to_visemes};
+use avatarium_lipsync::phonemes::words_to_visemes;
 use avatarium_lipsync::{Timeline, Viseme};
 use avatarium_tts::align::{Timing, audio_model, speech_span, visemes_for};
 use avatarium_tts::local::LocalTts;
@@ -29,7 +33,8 @@ use futures::StreamExt;
 
 const RUNS: usize = 3;
 const PASSAGE_WORDS: usize = 2000;
-const CMU_SAMPLE: usize = 1500;
+/// The older bench's sample size; see `cmu_accuracy`.
+const OLD_RULE_SAMPLE: usize = 1500;
 
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     let mut best: Option<(Duration, T)> = None;
@@ -152,13 +157,6 @@ async fn speed(rt: &tokio::runtime::Handle) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn cmudict_path() -> Option<PathBuf> {
-    // The repository root is two levels above this crate.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let p = root.join("../shared/data/cmudict.dict");
-    p.exists().then_some(p)
-}
-
 /// Levenshtein distance.
 fn edit_distance(a: &[Viseme], b: &[Viseme]) -> usize {
     let mut prev: Vec<usize> = (0..=b.len()).collect();
@@ -190,75 +188,108 @@ fn names(v: &[Viseme]) -> String {
     v.iter().map(|v| v.name()).collect::<Vec<_>>().join(" ")
 }
 
+/// Exact words, summed edit distance, summed CMU length, exact consonants.
+#[derive(Default)]
+struct Score {
+    exact: usize,
+    dist: usize,
+    len: usize,
+    consonants: usize,
+}
+
+impl Score {
+    fn add(&mut self, ours: &[Viseme], truth: &[Viseme]) -> usize {
+        let d = edit_distance(ours, truth);
+        self.exact += usize::from(d == 0);
+        self.consonants += usize::from(consonants(ours) == consonants(truth));
+        self.dist += d;
+        self.len += truth.len();
+        d
+    }
+
+    fn print(&self, what: &str, n: usize, goal: bool) {
+        println!(
+            "    {what}: words whose viseme sequence (repeats merged) equals CMU's {}/{n} = {:.1}%{}; per-viseme accuracy (1 - edit distance / CMU length) {:.1}%; consonant visemes (lips, teeth, tongue; vowels left out) equal {:.1}%",
+            self.exact,
+            self.exact as f64 * 100.0 / n as f64,
+            if goal { " (goal >= 95%)" } else { "" },
+            (1.0 - self.dist as f64 / self.len.max(1) as f64) * 100.0,
+            self.consonants as f64 * 100.0 / n as f64
+        );
+    }
+}
+
 async fn cmu_accuracy() {
-    let Some(path) = cmudict_path() else {
+    let Some(path) = cmu::path() else {
         println!("(b) text→viseme accuracy: ../shared/data/cmudict.dict not found, skipped");
         return;
     };
     let dict = std::fs::read_to_string(&path).unwrap();
-    // First pronunciations of purely alphabetic words ("word(2)" lines are
-    // alternatives; "# …" are comments).
-    let entries: Vec<(&str, Vec<&str>)> = dict
-        .lines()
-        .filter_map(|line| {
-            let line = line.split(" #").next()?.trim();
-            let (word, pron) = line.split_once(' ')?;
-            word.chars()
-                .all(|c| c.is_ascii_alphabetic())
-                .then(|| (word, pron.split_whitespace().collect()))
-        })
+    let entries = cmu::entries(&dict);
+    // espeak's English reduced vowels were normalised (local.rs) after
+    // looking at the entries half-way between every `step`th one; they are
+    // not evaluated on either.
+    let step = (entries.len() / OLD_RULE_SAMPLE).max(1);
+    let looked_at = |i: usize| i % step == step / 2 && i / step < OLD_RULE_SAMPLE;
+    let held: Vec<&cmu::Entry> = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| cmu::is_held_out(&e.word) && !looked_at(*i))
+        .map(|(_, e)| e)
         .collect();
-    let step = (entries.len() / CMU_SAMPLE).max(1);
-    let sample: Vec<&(&str, Vec<&str>)> = entries.iter().step_by(step).take(CMU_SAMPLE).collect();
+    let held_total = entries.iter().filter(|e| cmu::is_held_out(&e.word)).count();
 
     let tts = LocalTts::new();
-    let (mut exact, mut dist, mut len, mut consonants_exact) = (0usize, 0usize, 0usize, 0usize);
+    let (mut raw, mut fixed) = (Score::default(), Score::default());
     let mut misses = Vec::new();
-    for (word, arpabet) in &sample {
-        let ipa: Vec<String> = arpabet
-            .iter()
-            .map(|p| {
-                arpabet_to_ipa(p)
-                    .unwrap_or_else(|| panic!("unknown ARPAbet {p}"))
-                    .to_owned()
-            })
-            .collect();
-        let truth = words_to_visemes(&[ipa]).remove(0);
-        let espeak = tts.phonemize(word, Some("en-us")).await.unwrap();
-        let phones: Vec<String> = espeak.into_iter().flat_map(|(_, p)| p).collect();
-        let ours = words_to_visemes(std::slice::from_ref(&phones)).remove(0);
-        let d = edit_distance(&ours, &truth);
-        exact += usize::from(d == 0);
-        consonants_exact += usize::from(consonants(&ours) == consonants(&truth));
-        dist += d;
-        len += truth.len();
+    let mut changed = 0usize;
+    for e in &held {
+        let truth = cmu::visemes(&e.arpabet);
+        let phones = |w: Vec<(String, Vec<String>)>| -> Vec<String> {
+            w.into_iter().flat_map(|(_, p)| p).collect()
+        };
+        let espeak = phones(
+            tts.phonemize_uncorrected(&e.word, Some("en-us"))
+                .await
+                .unwrap(),
+        );
+        let corrected = phones(tts.phonemize(&e.word, Some("en-us")).await.unwrap());
+        let before = words_to_visemes(std::slice::from_ref(&espeak)).remove(0);
+        let after = words_to_visemes(std::slice::from_ref(&corrected)).remove(0);
+        raw.add(&before, &truth);
+        let d = fixed.add(&after, &truth);
+        changed += usize::from(before != after);
         if d > 0 && misses.len() < 12 {
             misses.push(format!(
-                "{word}: CMU {} | espeak {} ({})",
+                "{}: CMU {} | corrected {} | espeak {} ({})",
+                e.word,
                 names(&truth),
-                names(&ours),
-                phones.join(" ")
+                names(&after),
+                names(&before),
+                espeak.join(" ")
             ));
         }
     }
-    let n = sample.len();
+    let n = held.len();
     println!(
-        "(b) text→viseme accuracy: {n} CMU dictionary words (every {step}th alphabetic entry of {}, first pronunciation; none of them was used to build the viseme table or any rule: espeak's English reduced vowels were normalised after looking at a disjoint set, the entries half-way between these)",
-        entries.len()
+        "(b) text→viseme accuracy against the CMU dictionary ({} alphabetic entries, first pronunciation): split by FNV-1a hash of the word, held out = hash % {} == 0 ({held_total} words, of which {} the older vowel normalisation was looked up on are left out: {n} evaluated); training = all other words ({}), read only by examples/train_g2p_corrections.rs",
+        entries.len(),
+        cmu::HELD_OUT_MODULUS,
+        held_total - n,
+        entries.len() - held_total
+    );
+    raw.print("espeak-ng alone (baseline)", n, false);
+    fixed.print(
+        "espeak-ng + learned correction (LocalTts::phonemize, the product path)",
+        n,
+        true,
     );
     println!(
-        "    words whose viseme sequence (repeats merged) equals CMU's: {exact}/{n} = {:.1}% (goal >= 95%)",
-        exact as f64 * 100.0 / n as f64
+        "    the correction changed the visemes of {changed}/{n} words; exact words {:+.1} points, per-viseme {:+.1} points",
+        (fixed.exact as f64 - raw.exact as f64) * 100.0 / n as f64,
+        (raw.dist as f64 - fixed.dist as f64) * 100.0 / raw.len.max(1) as f64
     );
-    println!(
-        "    per-viseme accuracy (1 - edit distance / CMU length): {:.1}%",
-        (1.0 - dist as f64 / len as f64) * 100.0
-    );
-    println!(
-        "    words whose consonant visemes (lips, teeth, tongue; vowels left out) equal CMU's: {:.1}%",
-        consonants_exact as f64 * 100.0 / n as f64
-    );
-    println!("    first differences:");
+    println!("    first differences (corrected vs CMU):");
     for m in misses {
         println!("      {m}");
     }
