@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
+# The dashboard at / is compiled into the binary.
+./scripts/ui-build.sh
 cargo build --release -p avatarium-cli
 exec ./target/release/avatarium serve "$@"

@@ -8,6 +8,13 @@ if [ ! -d ../shared/data ]; then
     echo "note: ../shared/data is missing; tests that need it will say so" >&2
 fi
 
+# The server embeds the built web UI, so build it before the Rust crates.
+./scripts/ui-build.sh
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# The UI's type-check, unit tests and end-to-end tests in Chromium against
+# the real server binary.
+./scripts/ui-test.sh

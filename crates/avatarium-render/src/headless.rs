@@ -118,9 +118,9 @@ pub struct StageInfo {
 /// Options for the renderer.
 #[derive(Clone, Debug)]
 pub struct RendererOptions {
-    /// 4× multisampling: smoother edges, at about twice the cost on the
-    /// software renderer.
-    pub msaa: bool,
+    /// 4× multisampling: smoother edges, at about twice the frame time on
+    /// the software renderer. `None` picks it on GPUs only.
+    pub msaa: Option<bool>,
     /// How long a model may take to load.
     pub load_timeout: Duration,
 }
@@ -128,7 +128,7 @@ pub struct RendererOptions {
 impl Default for RendererOptions {
     fn default() -> Self {
         Self {
-            msaa: true,
+            msaa: None,
             load_timeout: Duration::from_secs(60),
         }
     }
@@ -201,7 +201,9 @@ impl Renderer {
                     .get_resource::<RenderAdapterInfo>()
                     .map(|i| format!("{} ({:?})", i.name, i.backend))
                     .unwrap_or_default();
-                let _ = ready_tx.send(Ok(adapter));
+                let _ = ready_tx.send(Ok(adapter.clone()));
+                let mut options = options;
+                options.msaa.get_or_insert(!is_software(&adapter));
                 run(app, rx, frames, options);
             })
             .expect("spawning a thread");
@@ -305,6 +307,13 @@ impl Renderer {
     fn send(&self, cmd: Cmd) -> Result<(), RenderError> {
         self.tx.send(cmd).map_err(|_| RenderError::Stopped)
     }
+}
+
+fn is_software(adapter: &str) -> bool {
+    let a = adapter.to_ascii_lowercase();
+    ["llvmpipe", "lavapipe", "swiftshader", "software"]
+        .iter()
+        .any(|k| a.contains(k))
 }
 
 /// Which stages to read back this frame, extracted to the render world.
@@ -544,7 +553,7 @@ fn add_stage(
             Camera3d::default(),
             RenderTarget::Image(image.clone().into()),
             Tonemapping::TonyMcMapface,
-            if options.msaa {
+            if options.msaa == Some(true) {
                 Msaa::Sample4
             } else {
                 Msaa::Off
