@@ -10,7 +10,12 @@ use avatarium_render::{Emotion, ModelSource, Renderer, RendererOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/avatars");
-    let renderer = Renderer::start(RendererOptions::default())?;
+    // Thumbnails get the full look: PBR and multisampling, whatever the adapter.
+    let renderer = Renderer::start(RendererOptions {
+        msaa: Some(true),
+        lite: Some(false),
+        ..Default::default()
+    })?;
     println!("adapter: {}", renderer.adapter());
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -121,6 +121,9 @@ pub struct RendererOptions {
     /// 4× multisampling: smoother edges, at about twice the frame time on
     /// the software renderer. `None` picks it on GPUs only.
     pub msaa: Option<bool>,
+    /// Cheap shading instead of PBR (see [`crate::lite`]). `None` picks it
+    /// on software renderers only.
+    pub lite: Option<bool>,
     /// How long a model may take to load.
     pub load_timeout: Duration,
 }
@@ -129,6 +132,7 @@ impl Default for RendererOptions {
     fn default() -> Self {
         Self {
             msaa: None,
+            lite: None,
             load_timeout: Duration::from_secs(60),
         }
     }
@@ -189,7 +193,7 @@ impl Renderer {
         let thread = std::thread::Builder::new()
             .name("avatarium-render".into())
             .spawn(move || {
-                let (app, frames) = match build_app() {
+                let (mut app, frames) = match build_app() {
                     Ok(built) => built,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -204,6 +208,9 @@ impl Renderer {
                 let _ = ready_tx.send(Ok(adapter.clone()));
                 let mut options = options;
                 options.msaa.get_or_insert(!is_software(&adapter));
+                if *options.lite.get_or_insert(is_software(&adapter)) {
+                    app.insert_resource(crate::lite::LiteShading);
+                }
                 run(app, rx, frames, options);
             })
             .expect("spawning a thread");

@@ -14,6 +14,7 @@
 pub mod avatar;
 pub mod face;
 pub mod headless;
+pub mod lite;
 pub mod presence;
 pub mod rig;
 pub mod stage;
@@ -40,5 +41,6 @@ impl PluginGroup for AvatarRenderPlugins {
             .add(face::PresencePlugin)
             .add(face::FaceApplyPlugin)
             .add(stage::StagePlugin)
+            .add(lite::LitePlugin)
     }
 }

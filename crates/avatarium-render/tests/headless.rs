@@ -299,3 +299,23 @@ fn frames_encode_as_png_and_jpeg() {
     assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
     assert_eq!(image::load_from_memory(&jpeg).unwrap().width(), 2);
 }
+
+#[test]
+fn the_full_pbr_path_renders_mouth_shapes_too() {
+    // The GPU look (PBR, multisampling) on whatever adapter this is, small.
+    let r = Renderer::start(RendererOptions {
+        msaa: Some(true),
+        lite: Some(false),
+        ..Default::default()
+    })
+    .unwrap();
+    let info = r.add_stage(model("male-01"), 96, 96).unwrap();
+    let t = open_eyes_time(info.id);
+    r.speak(info.id, hold(Viseme::Sil), t - 1_000.0).unwrap();
+    let sil = r.render_one(info.id, t).unwrap();
+    r.speak(info.id, hold(Viseme::Aa), t - 1_000.0).unwrap();
+    let aa = r.render_one(info.id, t).unwrap();
+    let (n, bounds) = diff(&sil, &aa, 24);
+    let (_, y0, _, _) = bounds.expect("aa must change the PBR picture");
+    assert!(n > 10 && y0 > 96 / 3, "{n} px changed, box {bounds:?}");
+}
