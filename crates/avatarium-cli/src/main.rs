@@ -1,5 +1,5 @@
-//! `avatarium`: serve the local API, and manage keys and tokens of the same
-//! data directory.
+//! `avatarium`: serve the local API, manage keys and tokens of the same
+//! data directory, and render or view avatars.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -13,7 +13,9 @@ use avatarium_core::{SqliteStore, Store, ids};
 use avatarium_server::AppState;
 use avatarium_server::auth::TokenKeys;
 
+mod render;
 mod speech;
+mod view;
 
 #[derive(Parser)]
 #[command(
@@ -86,6 +88,10 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Render an avatar speaking TEXT into PNG frames, audio.wav and visemes.json.
+    Render(render::RenderArgs),
+    /// Show an avatar in a window, idling or speaking --text aloud.
+    View(view::ViewArgs),
     /// Print a JWT for the local owner account (last line of stdout).
     Token {
         #[command(flatten)]
@@ -188,11 +194,15 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(cli))
+    match cli.command {
+        // The window's event loop must own the main thread.
+        Command::View(args) => view::view(args, &runtime),
+        command => runtime.block_on(run(command)),
+    }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(args) => serve(args).await,
         Command::Keys { command, data } => keys(command, data.path()).await,
         Command::Token { data, ttl_hours } => token(data.path(), ttl_hours).await,
@@ -212,6 +222,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models { command, data } => {
             speech::models(Config::new(data.path()), command).await
         }
+        Command::Render(args) => render::render(args).await,
+        Command::View(_) => unreachable!("handled on the main thread"),
     }
 }
 
