@@ -12,12 +12,14 @@ use clap::Args;
 use avatarium_core::presets;
 use avatarium_render::avatar::{Avatar, AvatarAssets, AvatarClock, FaceRig, spawn_avatar};
 use avatarium_render::face::{FaceSystems, Speech};
+use avatarium_render::lite::LiteShading;
 use avatarium_render::stage::{Framed, Stage};
 use avatarium_render::{AvatarRenderPlugins, ModelSource, register_avatar_source};
 use avatarium_tts::Speech as Spoken;
 use bevy::core_pipeline::tonemapping::Tonemapping;
 use bevy::log::{DEFAULT_FILTER, Level, LogPlugin};
 use bevy::prelude::*;
+use bevy::render::renderer::RenderAdapterInfo;
 use bevy::render::view::window::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::window::{WindowResized, WindowResolution};
 
@@ -240,8 +242,14 @@ fn setup(
     mut state: ResMut<ViewState>,
     assets: Res<AvatarAssets>,
     server: Res<AssetServer>,
+    adapter: Option<Res<RenderAdapterInfo>>,
     mut exit: MessageWriter<AppExit>,
 ) {
+    // On a software renderer, the same cheap shading `avatarium render`
+    // uses there: PBR would cost most of each frame.
+    if adapter.is_some_and(|a| is_software(&a.name)) {
+        commands.insert_resource(LiteShading);
+    }
     let model = state.model.clone();
     let avatar = match spawn_avatar(
         &mut commands,
@@ -266,6 +274,13 @@ fn setup(
         Stage { avatar },
     ));
     state.avatar = Some(avatar);
+}
+
+fn is_software(adapter: &str) -> bool {
+    let a = adapter.to_ascii_lowercase();
+    ["llvmpipe", "lavapipe", "swiftshader", "software"]
+        .iter()
+        .any(|s| a.contains(s))
 }
 
 fn drive_clock(state: Res<ViewState>, mut clocks: Query<&mut AvatarClock, With<Avatar>>) {
