@@ -203,6 +203,16 @@ pub trait Store: Send + Sync + 'static {
         account_id: &str,
         id: &str,
     ) -> StoreResult<Option<ConversationRecord>>;
+    /// A conversation of this account with its last `limit` messages,
+    /// oldest first: everything a turn needs from storage, in one read.
+    async fn conversation_with_recent(
+        &self,
+        account_id: &str,
+        id: &str,
+        limit: u32,
+    ) -> StoreResult<Option<(ConversationRecord, Vec<MessageRecord>)>>;
+    /// Stores a message; it is committed when this returns. Concurrent
+    /// calls may share one commit.
     async fn add_message(&self, thread: &Thread, msg: NewMessage) -> StoreResult<MessageRecord>;
     async fn messages(&self, thread: &Thread) -> StoreResult<Vec<MessageRecord>>;
     /// The last `limit` messages, oldest first: a prompt's history costs the

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{FromRow, Row, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     AnalyticsRows, AvatarUpdate, NewAvatar, NewChunk, NewConversation, NewKnowledgeItem,
@@ -19,9 +20,53 @@ use crate::time::now_iso;
 
 pub const OWNER_EMAIL: &str = "owner@localhost";
 
+/// Read connections. WAL lets them read while the writer writes; a few are
+/// plenty for an embedded database on a desktop.
+const READERS: u32 = 4;
+/// Most messages committed together; more wait for the next commit.
+const MAX_BATCH: usize = 256;
+/// Messages waiting for the writer before `add_message` waits to enqueue.
+const QUEUE: usize = 4096;
+/// How often, at most, the background checkpoint runs while messages are
+/// being written.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// WAL pages (4 KiB each) after which the writer checkpoints by itself,
+/// should the background checkpoint fall behind or the writes be others
+/// than messages. SQLite's default is 1,000.
+const WRITER_AUTOCHECKPOINT: &str = "8000";
+
+/// SQLite allows one writer at a time, so the store has exactly one write
+/// connection and several read connections:
+///
+/// - Every write goes through `writer`, a pool of one. Writers queue in the
+///   pool (in order, without blocking a thread) rather than in SQLite's busy
+///   handler, which sleeps for milliseconds at a time, and the one writer's
+///   page cache stays valid because nobody else changes the file.
+/// - Reads go to `reader` and never wait behind a write.
+/// - Chat messages, the one write on every turn, are group-committed: a
+///   writer task takes every message queued since its last commit and stores
+///   them in one statement (one transaction). Each caller gets its reply
+///   only after that commit, so a message is still stored before it is
+///   acknowledged; under load many turns share one commit instead of
+///   queueing for one each.
+/// - Checkpoints (copying the WAL back into the database file, with an
+///   fsync of each) run on a connection of their own, in the background,
+///   rather than inside whichever commit happens to cross SQLite's
+///   threshold, where they would hold up every message of that batch.
+///
+/// An in-memory database is a single connection, so there both pools are
+/// the same, and there is no WAL.
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    writer: SqlitePool,
+    reader: SqlitePool,
+    messages: mpsc::Sender<PendingMessage>,
+}
+
+/// A message waiting for the group commit, and who to tell once it is stored.
+struct PendingMessage {
+    record: MessageRecord,
+    stored: oneshot::Sender<StoreResult<()>>,
 }
 
 impl SqliteStore {
@@ -39,47 +84,188 @@ impl SqliteStore {
             // risks the last commits on power loss, for a large write speed-up.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Only other processes (the CLI) can hold the write lock against
+            // this one's writer.
             .busy_timeout(Duration::from_secs(5));
-        Self::connect(options).await
+        // Switch a new file to WAL and migrate it on one connection before
+        // the pools open others: several connections doing that at once can
+        // meet "database is locked". That connection stays, to checkpoint.
+        let mut checkpointer = {
+            use sqlx::Connection;
+            sqlx::SqliteConnection::connect_with(&options).await?
+        };
+        sqlx::migrate!("./migrations")
+            .run(&mut checkpointer)
+            .await?;
+        let writer = pool_options(1)
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT),
+            )
+            .await?;
+        // A write through a read connection is a bug; make it fail loudly.
+        let reader = pool_options(READERS)
+            .connect_with(options.pragma("query_only", "ON"))
+            .await?;
+        Ok(Self::with_pools(writer, reader, Some(checkpointer)))
     }
 
     /// A private in-memory database, for unit tests.
     pub async fn in_memory() -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        Self::connect(options).await
-    }
-
-    async fn connect(options: SqliteConnectOptions) -> StoreResult<Self> {
-        let in_memory = options.get_filename() == Path::new(":memory:");
-        if !in_memory {
-            // Switch a new file to WAL and migrate it on one connection
-            // before the pool opens others: several connections doing that
-            // at once can meet "database is locked".
-            use sqlx::Connection;
-            let mut first = sqlx::SqliteConnection::connect_with(&options).await?;
-            sqlx::migrate!("./migrations").run(&mut first).await?;
-            first.close().await?;
-        }
-        let pool = SqlitePoolOptions::new()
-            // Each in-memory connection would be its own database.
-            .max_connections(if in_memory { 1 } else { 8 })
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
+        // Each in-memory connection would be its own database.
+        let pool = pool_options(1).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self::with_pools(pool.clone(), pool, None))
     }
 
+    fn with_pools(
+        writer: SqlitePool,
+        reader: SqlitePool,
+        checkpointer: Option<sqlx::SqliteConnection>,
+    ) -> Self {
+        let (messages, queue) = mpsc::channel(QUEUE);
+        // Ends with the writer task, which ends with the last store handle.
+        let (wrote, written) = mpsc::channel(1);
+        if let Some(conn) = checkpointer {
+            tokio::spawn(checkpoint_wal(conn, written));
+        }
+        tokio::spawn(commit_messages(writer.clone(), queue, wrote));
+        Self {
+            writer,
+            reader,
+            messages,
+        }
+    }
+
+    /// The write pool (one connection): it sees every committed change.
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.writer
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.writer.close().await;
+        self.reader.close().await;
     }
 }
+
+fn pool_options(connections: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(connections)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        // The default pings the connection's worker thread before handing it
+        // out: a thread round trip per query that can only find a live
+        // embedded database.
+        .test_before_acquire(false)
+}
+
+/// The group-commit loop: waits for a message, takes every one queued behind
+/// it, stores them together and answers each caller.
+async fn commit_messages(
+    pool: SqlitePool,
+    mut queue: mpsc::Receiver<PendingMessage>,
+    wrote: mpsc::Sender<()>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // Full means a checkpoint is already due.
+        let _ = wrote.try_send(());
+        let records: Vec<&MessageRecord> = batch.iter().map(|m| &m.record).collect();
+        match insert_messages(&pool, &records).await {
+            Ok(()) => {
+                for m in batch.drain(..) {
+                    let _ = m.stored.send(Ok(()));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                let _ = batch.pop().expect("one message").stored.send(Err(e));
+            }
+            // The statement is atomic, so nothing of the batch was stored.
+            // One bad message (its conversation deleted meanwhile, say) must
+            // not fail the others: store each alone, each with its outcome.
+            Err(_) => {
+                for m in batch.drain(..) {
+                    let outcome = insert_messages(&pool, &[&m.record]).await;
+                    let _ = m.stored.send(outcome);
+                }
+            }
+        }
+    }
+}
+
+/// Checkpoints the WAL after writes, at most every `CHECKPOINT_EVERY`.
+/// PASSIVE never blocks the writer or readers; what a reader still needs is
+/// copied next time.
+async fn checkpoint_wal(mut conn: sqlx::SqliteConnection, mut written: mpsc::Receiver<()>) {
+    while written.recv().await.is_some() {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut conn)
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed; the writer will checkpoint instead");
+        }
+    }
+    use sqlx::Connection;
+    let _ = conn.close().await;
+}
+
+/// Stores messages in one statement, and so in one transaction: all or none.
+/// The rows travel as one JSON array, so any number of them is a single
+/// cached statement with a single parameter.
+async fn insert_messages<'e, E>(ex: E, records: &[&MessageRecord]) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let rows: Vec<_> = records
+        .iter()
+        .map(|m| {
+            (
+                &m.id,
+                &m.conversation_id,
+                &m.session_id,
+                &m.role,
+                &m.content,
+                &m.emotion,
+                &m.sources,
+                m.latency_ms,
+                m.llm_ms,
+                &m.created_at,
+            )
+        })
+        .collect();
+    let rows = serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO messages \
+         (id, conversation_id, session_id, role, content, emotion, sources, latency_ms, llm_ms, \
+          created_at) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
+                value ->> 6, value ->> 7, value ->> 8, value ->> 9 \
+         FROM json_each(?) ORDER BY key",
+    )
+    .bind(rows)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// One stored message as `conversation_with_recent` packs it in JSON: the
+/// columns of `messages` in table order.
+type PackedMessage = (
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    String,
+);
 
 fn conflict_on_unique(err: sqlx::Error, what: &'static str) -> StoreError {
     match &err {
@@ -96,7 +282,7 @@ impl Store for SqliteStore {
     async fn owner(&self) -> StoreResult<Account> {
         if let Some(owner) =
             sqlx::query_as::<_, Account>("SELECT * FROM accounts WHERE is_owner = 1")
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reader)
                 .await?
         {
             return Ok(owner);
@@ -110,10 +296,10 @@ impl Store for SqliteStore {
         .bind(ids::uuid())
         .bind(OWNER_EMAIL)
         .bind(now_iso())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(sqlx::query_as("SELECT * FROM accounts WHERE is_owner = 1")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await?)
     }
 
@@ -132,7 +318,7 @@ impl Store for SqliteStore {
         .bind(display_name)
         .bind(password_hash)
         .bind(now_iso())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(|e| conflict_on_unique(e, "an account with this email"))
     }
@@ -140,14 +326,14 @@ impl Store for SqliteStore {
     async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
         Ok(sqlx::query_as("SELECT * FROM accounts WHERE email = ?")
             .bind(email)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?)
     }
 
     async fn account(&self, id: &str) -> StoreResult<Option<Account>> {
         Ok(sqlx::query_as("SELECT * FROM accounts WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await?)
     }
 
@@ -170,7 +356,7 @@ impl Store for SqliteStore {
         .bind(key_hash)
         .bind(tier)
         .bind(now_iso())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?)
     }
 
@@ -179,7 +365,7 @@ impl Store for SqliteStore {
             "SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at DESC, id",
         )
         .bind(account_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?)
     }
 
@@ -191,7 +377,7 @@ impl Store for SqliteStore {
         .bind(now_iso())
         .bind(key_id)
         .bind(account_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -200,7 +386,7 @@ impl Store for SqliteStore {
         let key: Option<ApiKeyRecord> =
             sqlx::query_as("SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL")
                 .bind(key_hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reader)
                 .await?;
         if let Some(k) = &key {
             // Record use at most once a minute so authenticated traffic does
@@ -211,7 +397,7 @@ impl Store for SqliteStore {
                 sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
                     .bind(crate::time::to_iso(now))
                     .bind(&k.id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
             }
         }
@@ -242,7 +428,7 @@ impl Store for SqliteStore {
             .bind(&new.system_prompt)
             .bind(&now)
             .bind(&now)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.writer)
             .await;
             match result {
                 Ok(rec) => return Ok(rec),
@@ -263,7 +449,7 @@ impl Store for SqliteStore {
              ORDER BY created_at DESC, id"
         ))
         .bind(account_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?)
     }
 
@@ -273,7 +459,7 @@ impl Store for SqliteStore {
         ))
         .bind(account_id)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?)
     }
 
@@ -282,7 +468,7 @@ impl Store for SqliteStore {
             "SELECT {AVATAR_COLUMNS} FROM consumer_avatars WHERE short_id = ?"
         ))
         .bind(short_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?)
     }
 
@@ -290,7 +476,7 @@ impl Store for SqliteStore {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM consumer_avatars WHERE account_id = ?")
                 .bind(account_id)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.reader)
                 .await?,
         )
     }
@@ -317,7 +503,7 @@ impl Store for SqliteStore {
         .bind(now_iso())
         .bind(account_id)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(|e| conflict_on_unique(e, "an avatar with this slug"))
     }
@@ -326,13 +512,13 @@ impl Store for SqliteStore {
         let done = sqlx::query("DELETE FROM consumer_avatars WHERE account_id = ? AND id = ?")
             .bind(account_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn record_view(&self, avatar_id: &str) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("INSERT INTO avatar_views (avatar_id, viewed_at) VALUES (?, ?)")
             .bind(avatar_id)
             .bind(now_iso())
@@ -347,7 +533,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let rec: SessionRecord = sqlx::query_as(
             "INSERT INTO avatar_sessions \
              (id, avatar_id, account_id, visitor_name, visitor_email, source, started_at) \
@@ -378,7 +564,7 @@ impl Store for SqliteStore {
         )
         .bind(account_id)
         .bind(since)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.reader)
         .await?)
     }
 
@@ -389,7 +575,7 @@ impl Store for SqliteStore {
         )
         .bind(avatar_id)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?
         .into_iter()
         .map(|r| (r.get::<String, _>("day"), r.get::<i64, _>("n")))
@@ -400,7 +586,7 @@ impl Store for SqliteStore {
         )
         .bind(avatar_id)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?
         .into_iter()
         .map(|r| (r.get::<String, _>("day"), r.get::<i64, _>("n")))
@@ -412,7 +598,7 @@ impl Store for SqliteStore {
         )
         .bind(avatar_id)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?
         .into_iter()
         .map(|r| (r.get::<String, _>("day"), r.get::<i64, _>("duration_ms")))
@@ -424,7 +610,7 @@ impl Store for SqliteStore {
         )
         .bind(avatar_id)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?
         .into_iter()
         .map(|r| (r.get::<String, _>("day"), r.get::<i64, _>("n")))
@@ -435,7 +621,7 @@ impl Store for SqliteStore {
         )
         .bind(avatar_id)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         Ok(AnalyticsRows {
             views_by_day,
@@ -451,7 +637,7 @@ impl Store for SqliteStore {
         item: NewKnowledgeItem,
         chunks: Vec<NewChunk>,
     ) -> StoreResult<KnowledgeItem> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let rec: KnowledgeItem = sqlx::query_as(
             "INSERT INTO knowledge_items \
              (id, avatar_id, type, title, source, mime, chars, chunk_count, created_at) \
@@ -500,7 +686,7 @@ impl Store for SqliteStore {
             "SELECT * FROM knowledge_items WHERE avatar_id = ? ORDER BY created_at DESC, id",
         )
         .bind(avatar_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?)
     }
 
@@ -508,7 +694,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("DELETE FROM knowledge_items WHERE avatar_id = ? AND id = ?")
             .bind(avatar_id)
             .bind(item_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -531,7 +717,7 @@ impl Store for SqliteStore {
         .bind(fts_query)
         .bind(avatar_id)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?)
     }
 
@@ -542,7 +728,7 @@ impl Store for SqliteStore {
              WHERE c.avatar_id = ? AND c.embedding IS NOT NULL",
         )
         .bind(avatar_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         Ok(rows
             .into_iter()
@@ -568,7 +754,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_conversation(&self, new: NewConversation) -> StoreResult<ConversationRecord> {
-        Ok(insert_conversation(&self.pool, &new).await?)
+        Ok(insert_conversation(&self.writer, &new).await?)
     }
 
     async fn conversation(
@@ -580,9 +766,69 @@ impl Store for SqliteStore {
             sqlx::query_as("SELECT * FROM conversations WHERE account_id = ? AND id = ?")
                 .bind(account_id)
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reader)
                 .await?,
         )
+    }
+
+    async fn conversation_with_recent(
+        &self,
+        account_id: &str,
+        id: &str,
+        limit: u32,
+    ) -> StoreResult<Option<(ConversationRecord, Vec<MessageRecord>)>> {
+        // One statement rather than two: the history comes packed in a JSON
+        // column of the conversation's row.
+        let row = sqlx::query(
+            "SELECT c.*, ( \
+                 SELECT json_group_array(json_array(id, conversation_id, session_id, role, \
+                            content, emotion, sources, latency_ms, llm_ms, created_at) \
+                            ORDER BY created_at, seq) \
+                 FROM (SELECT *, rowid AS seq FROM messages WHERE conversation_id = c.id \
+                       ORDER BY created_at DESC, rowid DESC LIMIT ?1) \
+             ) AS recent \
+             FROM conversations c WHERE c.account_id = ?2 AND c.id = ?3",
+        )
+        .bind(i64::from(limit))
+        .bind(account_id)
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let conv = ConversationRecord::from_row(&row)?;
+        let packed: Vec<PackedMessage> = serde_json::from_str(row.try_get("recent")?)
+            .map_err(|e| StoreError::Corrupt(format!("recent messages: {e}")))?;
+        let recent = packed
+            .into_iter()
+            .map(
+                |(
+                    id,
+                    conversation_id,
+                    session_id,
+                    role,
+                    content,
+                    emotion,
+                    sources,
+                    latency_ms,
+                    llm_ms,
+                    created_at,
+                )| MessageRecord {
+                    id,
+                    conversation_id,
+                    session_id,
+                    role,
+                    content,
+                    emotion,
+                    sources,
+                    latency_ms,
+                    llm_ms,
+                    created_at,
+                },
+            )
+            .collect();
+        Ok(Some((conv, recent)))
     }
 
     async fn end_conversation(
@@ -597,12 +843,23 @@ impl Store for SqliteStore {
         .bind(now_iso())
         .bind(account_id)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?)
     }
 
     async fn add_message(&self, thread: &Thread, msg: NewMessage) -> StoreResult<MessageRecord> {
-        Ok(insert_message(&self.pool, thread, &msg).await?)
+        let record = message_record(thread, msg);
+        let (stored, outcome) = oneshot::channel();
+        let pending = PendingMessage {
+            record: record.clone(),
+            stored,
+        };
+        // The writer task lives as long as the store, unless its runtime
+        // has shut down.
+        let stopped = || StoreError::Database(sqlx::Error::PoolClosed);
+        self.messages.send(pending).await.map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())??;
+        Ok(record)
     }
 
     async fn messages(&self, thread: &Thread) -> StoreResult<Vec<MessageRecord>> {
@@ -611,7 +868,7 @@ impl Store for SqliteStore {
             "SELECT * FROM messages WHERE {column} = ? ORDER BY created_at, rowid"
         ))
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?)
     }
 
@@ -626,7 +883,7 @@ impl Store for SqliteStore {
         ))
         .bind(id)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         newest_first.reverse();
         Ok(newest_first)
@@ -637,11 +894,15 @@ impl Store for SqliteStore {
         new: NewConversation,
         messages: Vec<NewMessage>,
     ) -> StoreResult<ConversationRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let conv = insert_conversation(&mut *tx, &new).await?;
         let thread = Thread::Conversation(conv.id.clone());
-        for m in &messages {
-            insert_message(&mut *tx, &thread, m).await?;
+        let records: Vec<MessageRecord> = messages
+            .into_iter()
+            .map(|m| message_record(&thread, m))
+            .collect();
+        if !records.is_empty() {
+            insert_messages(&mut *tx, &records.iter().collect::<Vec<_>>()).await?;
         }
         tx.commit().await?;
         Ok(conv)
@@ -652,7 +913,7 @@ impl Store for SqliteStore {
             sqlx::query_as("SELECT * FROM avatar_sessions WHERE avatar_id = ? AND id = ?")
                 .bind(avatar_id)
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reader)
                 .await?,
         )
     }
@@ -672,16 +933,17 @@ impl Store for SqliteStore {
         .bind(summary_json)
         .bind(crate::time::to_iso(now))
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(sqlx::query_as("SELECT * FROM avatar_sessions WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?)
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        sqlx::query("SELECT 1").execute(&self.writer).await?;
         Ok(())
     }
 }
@@ -714,36 +976,25 @@ where
     .await
 }
 
-async fn insert_message<'e, E>(
-    ex: E,
-    thread: &Thread,
-    m: &NewMessage,
-) -> sqlx::Result<MessageRecord>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-{
+/// A new message as it will be stored: its id and time are set here, when
+/// it is received, not when its batch commits.
+fn message_record(thread: &Thread, m: NewMessage) -> MessageRecord {
     let (conversation_id, session_id) = match thread {
-        Thread::Conversation(id) => (Some(id.as_str()), None),
-        Thread::Session(id) => (None, Some(id.as_str())),
+        Thread::Conversation(id) => (Some(id.clone()), None),
+        Thread::Session(id) => (None, Some(id.clone())),
     };
-    sqlx::query_as(
-        "INSERT INTO messages \
-         (id, conversation_id, session_id, role, content, emotion, sources, latency_ms, llm_ms, \
-          created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-    )
-    .bind(format!("msg_{}", uuid::Uuid::new_v4().simple()))
-    .bind(conversation_id)
-    .bind(session_id)
-    .bind(&m.role)
-    .bind(&m.content)
-    .bind(&m.emotion)
-    .bind(&m.sources)
-    .bind(m.latency_ms)
-    .bind(m.llm_ms)
-    .bind(now_iso())
-    .fetch_one(ex)
-    .await
+    MessageRecord {
+        id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+        conversation_id,
+        session_id,
+        role: m.role,
+        content: m.content,
+        emotion: m.emotion,
+        sources: m.sources,
+        latency_ms: m.latency_ms,
+        llm_ms: m.llm_ms,
+        created_at: now_iso(),
+    }
 }
 
 #[cfg(test)]
@@ -957,5 +1208,197 @@ mod tests {
         assert!(s.revoke_api_key(&a.id, &k.id).await.unwrap());
         assert!(!s.revoke_api_key(&a.id, &k.id).await.unwrap());
         assert!(s.active_api_key("hash1").await.unwrap().is_none());
+    }
+
+    fn new_conversation(account: &str) -> NewConversation {
+        NewConversation {
+            account_id: account.into(),
+            avatar_id: None,
+            consumer_avatar_id: None,
+            provider: "local".into(),
+            model: "m".into(),
+            system_prompt: "Be brief.".into(),
+            byok: false,
+            source: "api".into(),
+            metadata: None,
+        }
+    }
+
+    fn text(role: &str, content: &str) -> NewMessage {
+        NewMessage {
+            role: role.into(),
+            content: content.into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_conversation_comes_with_its_recent_messages_in_one_read() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        let a = s.owner().await.unwrap();
+        let conv = s
+            .create_conversation(new_conversation(&a.id))
+            .await
+            .unwrap();
+        let (got, recent) = s
+            .conversation_with_recent(&a.id, &conv.id, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (got.id.as_str(), got.system_prompt.as_str()),
+            (conv.id.as_str(), "Be brief.")
+        );
+        assert!(recent.is_empty());
+
+        let t = Thread::Conversation(conv.id.clone());
+        let mut stored = Vec::new();
+        for i in 0..5 {
+            stored.push(
+                s.add_message(&t, text("user", &format!("m{i}")))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let last = s
+            .add_message(
+                &t,
+                NewMessage {
+                    role: "assistant".into(),
+                    content: "with \"quotes\", ünïcode, \\ and\nlines\u{0}!".into(),
+                    emotion: Some("happy".into()),
+                    sources: Some("[{\"title\":\"A\",\"relevance\":0.5}]".into()),
+                    latency_ms: Some(12),
+                    llm_ms: Some(11),
+                },
+            )
+            .await
+            .unwrap();
+        stored.push(last);
+        let (_, recent) = s
+            .conversation_with_recent(&a.id, &conv.id, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        let contents: Vec<&str> = recent.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(
+            contents,
+            ["m3", "m4", "with \"quotes\", ünïcode, \\ and\nlines\u{0}!"]
+        );
+        // Field for field what was stored, and what the plain read returns.
+        let plain = s.recent_messages(&t, 3).await.unwrap();
+        for ((packed, plain), returned) in recent.iter().zip(&plain).zip(&stored[3..]) {
+            assert_eq!(format!("{packed:?}"), format!("{plain:?}"));
+            assert_eq!(format!("{packed:?}"), format!("{returned:?}"));
+        }
+
+        let other = s.create_account("b@example.com", "B", "x").await.unwrap();
+        assert!(
+            s.conversation_with_recent(&other.id, &conv.id, 3)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            s.conversation_with_recent(&a.id, "nope", 3)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_messages_are_all_stored_before_they_are_returned() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        let a = s.owner().await.unwrap();
+        let conv = s
+            .create_conversation(new_conversation(&a.id))
+            .await
+            .unwrap();
+        let t = Thread::Conversation(conv.id.clone());
+        let sends = (0..200).map(|i| {
+            let (s, t) = (s.clone(), t.clone());
+            tokio::spawn(async move {
+                let m = s
+                    .add_message(&t, text("user", &format!("m{i}")))
+                    .await
+                    .unwrap();
+                // Committed before it was returned: a fresh read finds it.
+                let all = s.messages(&t).await.unwrap();
+                assert!(all.iter().any(|x| x.id == m.id && x.content == m.content));
+                m
+            })
+        });
+        let returned = futures_join_all(sends).await;
+        let stored = s.messages(&t).await.unwrap();
+        assert_eq!(stored.len(), 200);
+        for m in &returned {
+            assert!(stored.iter().any(|x| format!("{x:?}") == format!("{m:?}")));
+        }
+    }
+
+    #[tokio::test]
+    async fn one_bad_message_does_not_fail_the_others_in_its_commit() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        let a = s.owner().await.unwrap();
+        let conv = s
+            .create_conversation(new_conversation(&a.id))
+            .await
+            .unwrap();
+        let good = Thread::Conversation(conv.id.clone());
+        // No such conversation: the foreign key refuses it.
+        let bad = Thread::Conversation("missing".into());
+        let sends = (0..50).map(|i| {
+            let s = s.clone();
+            let t = if i == 25 { bad.clone() } else { good.clone() };
+            tokio::spawn(async move { s.add_message(&t, text("user", &format!("m{i}"))).await })
+        });
+        let outcomes = futures_join_all(sends).await;
+        for (i, o) in outcomes.iter().enumerate() {
+            assert_eq!(o.is_ok(), i != 25, "message {i}: {o:?}");
+        }
+        assert_eq!(s.messages(&good).await.unwrap().len(), 49);
+        assert!(s.messages(&bad).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn reads_see_committed_writes_and_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("db.sqlite"))
+            .await
+            .unwrap();
+        let a = s.owner().await.unwrap();
+        let conv = s
+            .create_conversation(new_conversation(&a.id))
+            .await
+            .unwrap();
+        let t = Thread::Conversation(conv.id.clone());
+        for i in 0..3 {
+            let m = s
+                .add_message(&t, text("user", &format!("m{i}")))
+                .await
+                .unwrap();
+            let (_, recent) = s
+                .conversation_with_recent(&a.id, &conv.id, 20)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(recent.last().map(|r| &r.id), Some(&m.id));
+        }
+        let write = sqlx::query("DELETE FROM messages").execute(&s.reader).await;
+        assert!(write.is_err(), "a read connection wrote");
+        assert_eq!(s.messages(&t).await.unwrap().len(), 3);
+        s.close().await;
+    }
+
+    /// Awaits spawned tasks in order, failing on a panic in any.
+    async fn futures_join_all<T: Send + 'static>(
+        tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+    ) -> Vec<T> {
+        let mut out = Vec::new();
+        for t in tasks.collect::<Vec<_>>() {
+            out.push(t.await.unwrap());
+        }
+        out
     }
 }
