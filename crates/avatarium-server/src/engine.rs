@@ -3,6 +3,7 @@
 //! answers, what knowledge grounds it, and how the prompt is assembled.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use tokio::sync::watch;
 
 use avatarium_core::model::{AvatarRecord, MessageRecord};
 use avatarium_core::presets;
-use avatarium_core::store::Thread;
+use avatarium_core::store::{NewMessage, Thread};
 use avatarium_llm::{self as llm, ChatProvider, ChatRequest, Message, Passage, Persona};
 
 use crate::error::{ApiError, ApiResult};
@@ -236,6 +237,35 @@ impl AppState {
             .recent_messages(thread, MAX_HISTORY as u32)
             .await?;
         Ok(turns(&records))
+    }
+
+    /// Stores the user's message of a turn while the provider starts on the
+    /// answer, and returns both once both are done: the caller acknowledges
+    /// nothing before the message is committed, and the commit no longer
+    /// adds to the turn's latency. The message is stored whatever the
+    /// provider does; a provider failure comes back as a 502 and, since the
+    /// reply is stored only by the caller once complete, leaves no reply.
+    pub async fn store_user_while<T>(
+        &self,
+        thread: &Thread,
+        text: String,
+        provider: &str,
+        answer: impl Future<Output = Result<T, llm::ProviderError>>,
+    ) -> ApiResult<(MessageRecord, T)> {
+        let store = self.store.add_message(
+            thread,
+            NewMessage {
+                role: "user".into(),
+                content: text,
+                ..Default::default()
+            },
+        );
+        // Both run to the end (no early exit on the first error), so a
+        // failed provider call never cuts the store short.
+        let (stored, answered) = tokio::join!(store, answer);
+        let user = stored?;
+        let answer = answered.map_err(|e| provider_error(provider, &e))?;
+        Ok((user, answer))
     }
 
     /// A provider's key: the caller's own, else this server's, with the

@@ -198,10 +198,12 @@ pub async fn get(
     })))
 }
 
-/// The provider, prompt and history for the next turn of a conversation.
+/// The provider and prompt for the next turn of a conversation, given its
+/// recent history.
 async fn prepare_turn(
     state: &AppState,
     conv: &ConversationRecord,
+    history: Vec<avatarium_llm::Message>,
     user_text: &str,
 ) -> ApiResult<(Chosen, avatarium_llm::ChatRequest)> {
     let byok = state.engine.byok_for(&conv.id);
@@ -227,9 +229,6 @@ async fn prepare_turn(
             .and_then(engine::preset_persona)
             .map(|(p, _)| p),
     };
-    let history = state
-        .history(&Thread::Conversation(conv.id.clone()))
-        .await?;
     let req = engine::build_request(
         &conv.system_prompt,
         knowledge,
@@ -261,30 +260,22 @@ pub async fn create_message(
     ApiJson(req): ApiJson<SendMessage>,
 ) -> ApiResult<Envelope<Value>> {
     let text = engine::validate_user_text(&req.content)?.to_string();
-    let conv = owned(&state, &caller.account_id, &id).await?;
+    let started = Instant::now();
+    // The conversation and its history in one read.
+    let (conv, recent) = state
+        .store
+        .conversation_with_recent(&caller.account_id, &id, engine::MAX_HISTORY as u32)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Conversation not found"))?;
     if conv.status != "active" {
         return Err(ApiError::Conflict("This conversation has ended".into()));
     }
-    let started = Instant::now();
-    let (chosen, llm_req) = prepare_turn(&state, &conv, &text).await?;
+    let (chosen, llm_req) = prepare_turn(&state, &conv, engine::turns(&recent), &text).await?;
     let sources = engine::sources_json(&engine::cited(&llm_req.knowledge));
     let thread = Thread::Conversation(conv.id.clone());
-    let user = state
-        .store
-        .add_message(
-            &thread,
-            NewMessage {
-                role: "user".into(),
-                content: text,
-                ..Default::default()
-            },
-        )
+    let (user, reply) = state
+        .store_user_while(&thread, text, &chosen.id, chosen.provider.complete(llm_req))
         .await?;
-    let reply = chosen
-        .provider
-        .complete(llm_req)
-        .await
-        .map_err(|e| engine::provider_error(&chosen.id, &e))?;
     let latency = started.elapsed().as_millis() as i64;
     let assistant = state
         .store
@@ -506,20 +497,28 @@ async fn stream_turn(
     ended: &mut watch::Receiver<bool>,
 ) -> ApiResult<ControlFlow<()>> {
     let started = Instant::now();
-    let (chosen, req) = prepare_turn(state, conv, &text).await?;
-    let sources = engine::sources_json(&engine::cited(&req.knowledge));
     let thread = Thread::Conversation(conv.id.clone());
-    let user = state
-        .store
-        .add_message(
-            &thread,
-            NewMessage {
-                role: "user".into(),
-                content: text,
-                ..Default::default()
-            },
-        )
-        .await?;
+    let history = state.history(&thread).await?;
+    let (chosen, req) = prepare_turn(state, conv, history, &text).await?;
+    let sources = engine::sources_json(&engine::cited(&req.knowledge));
+    // The provider starts on the answer while the message is stored; the
+    // echo goes out as soon as the message is committed, whichever is first.
+    let mut store = std::pin::pin!(state.store.add_message(
+        &thread,
+        NewMessage {
+            role: "user".into(),
+            content: text,
+            ..Default::default()
+        },
+    ));
+    let mut answer = std::pin::pin!(chosen.provider.stream(req));
+    let mut answered = None;
+    let user = loop {
+        tokio::select! {
+            stored = &mut store => break stored?,
+            a = &mut answer, if answered.is_none() => answered = Some(a),
+        }
+    };
     if !send_json(
         sink,
         json!({"type": "message", "data": message_json(&user)}),
@@ -528,10 +527,11 @@ async fn stream_turn(
     {
         return Ok(ControlFlow::Break(()));
     }
-    let mut deltas = match chosen.provider.stream(req).await {
-        Ok(s) => s,
-        Err(e) => return Err(engine::provider_error(&chosen.id, &e)),
-    };
+    let mut deltas = match answered {
+        Some(a) => a,
+        None => answer.await,
+    }
+    .map_err(|e| engine::provider_error(&chosen.id, &e))?;
     if !send_json(
         sink,
         json!({"type": "stream_start", "data": {"conversationId": conv.id}}),

@@ -177,23 +177,11 @@ pub async fn chat(
         _ => state.history(&Thread::Session(session.id.clone())).await?,
     };
     let (chosen, req, sources) = prepare(&state, &avatar, history, &text).await?;
-    state
-        .store
-        .add_message(
-            &Thread::Session(session.id.clone()),
-            NewMessage {
-                role: "user".into(),
-                content: text,
-                ..Default::default()
-            },
-        )
-        .await?;
     let llm_started = Instant::now();
-    let reply = chosen
-        .provider
-        .complete(req)
-        .await
-        .map_err(|e| engine::provider_error(&chosen.id, &e))?;
+    let thread = Thread::Session(session.id.clone());
+    let (_, reply) = state
+        .store_user_while(&thread, text, &chosen.id, chosen.provider.complete(req))
+        .await?;
     let llm_ms = llm_started.elapsed().as_millis() as i64;
     let total = started.elapsed().as_millis() as i64;
     Ok(Envelope(
@@ -389,23 +377,11 @@ async fn public_turn(
     let text = engine::validate_user_text(&content)?.to_string();
     let history = state.history(&Thread::Session(session.id.clone())).await?;
     let (chosen, req, sources) = prepare(state, avatar, history, &text).await?;
-    state
-        .store
-        .add_message(
-            &Thread::Session(session.id.clone()),
-            NewMessage {
-                role: "user".into(),
-                content: text,
-                ..Default::default()
-            },
-        )
-        .await?;
     let llm_started = Instant::now();
-    let mut deltas = chosen
-        .provider
-        .stream(req)
-        .await
-        .map_err(|e| engine::provider_error(&chosen.id, &e))?;
+    let thread = Thread::Session(session.id.clone());
+    let (_, mut deltas) = state
+        .store_user_while(&thread, text, &chosen.id, chosen.provider.stream(req))
+        .await?;
     let mut full = String::new();
     while let Some(d) = deltas.next().await {
         let d = d.map_err(|e| engine::provider_error(&chosen.id, &e))?;

@@ -159,22 +159,9 @@ pub async fn chat(
         persona,
         Some(chosen.model.clone()),
     );
-    state
-        .store
-        .add_message(
-            &thread,
-            NewMessage {
-                role: "user".into(),
-                content: message,
-                ..Default::default()
-            },
-        )
+    let (_, reply) = state
+        .store_user_while(&thread, message, &chosen.id, chosen.provider.complete(req))
         .await?;
-    let reply = chosen
-        .provider
-        .complete(req)
-        .await
-        .map_err(|e| engine::provider_error(&chosen.id, &e))?;
     state
         .store
         .add_message(

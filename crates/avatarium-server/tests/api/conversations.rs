@@ -362,3 +362,110 @@ async fn conversations_are_private_to_their_account() {
         .await
         .expect(404);
 }
+
+/// Many conversations taking turns at once share commits: every turn must
+/// still store its user message and reply, in order, and build its prompt
+/// from everything its conversation stored before.
+#[tokio::test]
+async fn concurrent_turns_each_store_their_messages_in_order() {
+    let (fake, seen) = fake_llm::start(Mode::Ok).await;
+    let s = TestServer::with_config(|c| {
+        c.rate_limits = avatarium_core::config::RateLimits::unlimited();
+        c.providers.insert(
+            "openai".into(),
+            avatarium_core::config::ProviderSettings {
+                api_key: Some(avatarium_core::config::Secret("sk-server".into())),
+                base_url: Some(fake.clone()),
+                model: None,
+            },
+        );
+    })
+    .await;
+    let s = std::sync::Arc::new(s);
+    const CONVERSATIONS: usize = 12;
+    const TURNS: usize = 3;
+    let mut ids = Vec::new();
+    for _ in 0..CONVERSATIONS {
+        let c = create(&s, json!({"provider": "openai"})).await;
+        ids.push(c["id"].as_str().unwrap().to_string());
+    }
+    let tasks: Vec<_> = ids
+        .iter()
+        .cloned()
+        .map(|id| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for turn in 0..TURNS {
+                    let r = s
+                        .post(
+                            &format!("/v1/conversations/{id}/messages"),
+                            s.owner(),
+                            json!({"content": format!("{id} turn {turn}")}),
+                        )
+                        .await
+                        .expect(200);
+                    assert_eq!(r.data()["content"], REPLY.concat());
+                    assert_eq!(
+                        r.data()["userMessage"]["content"],
+                        format!("{id} turn {turn}")
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for id in &ids {
+        let got = s
+            .get(&format!("/v1/conversations/{id}"), s.owner())
+            .await
+            .expect(200);
+        let stored: Vec<(String, String)> = got.data()["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["role"].as_str().unwrap().to_string(),
+                    m["content"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String)> = (0..TURNS)
+            .flat_map(|turn| {
+                [
+                    ("user".to_string(), format!("{id} turn {turn}")),
+                    ("assistant".to_string(), REPLY.concat()),
+                ]
+            })
+            .collect();
+        assert_eq!(stored, want);
+    }
+    // The last turn of each conversation was prompted with its whole
+    // history and nothing of any other conversation's.
+    for id in &ids {
+        let last = format!("{id} turn {}", TURNS - 1);
+        let calls = seen.calls();
+        let (_, body) = calls
+            .iter()
+            .find(|(_, b)| b["messages"].as_array().unwrap().last().unwrap()["content"] == last)
+            .expect("the last turn reached the provider");
+        let contents: Vec<&str> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] != "system")
+            .map(|m| m["content"].as_str().unwrap())
+            .collect();
+        let reply = REPLY.concat();
+        let mut want = Vec::new();
+        let turns: Vec<String> = (0..TURNS).map(|t| format!("{id} turn {t}")).collect();
+        for t in &turns[..TURNS - 1] {
+            want.push(t.as_str());
+            want.push(reply.as_str());
+        }
+        want.push(&turns[TURNS - 1]);
+        assert_eq!(contents, want);
+    }
+}
