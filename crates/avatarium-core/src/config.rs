@@ -214,6 +214,13 @@ pub struct Config {
     /// Short id of the avatar 004's `/api/chat` speaks as (default: the
     /// owner's newest active avatar).
     pub api_avatar: Option<String>,
+    /// ICE servers handed to realtime sessions (003's `ice_servers`), as
+    /// the WebRTC `RTCIceServer` objects a client passes on. Empty by
+    /// default: nothing points outside this machine unless configured.
+    pub ice_servers: Vec<serde_json::Value>,
+    /// 003's local layout: a second port serving only the session
+    /// WebSocket (`/ws/{session_id}`), e.g. 8001 beside the API on 8000.
+    pub ws_port: Option<u16>,
 }
 
 impl Config {
@@ -237,6 +244,8 @@ impl Config {
             api_avatar: None,
             embeddings_provider: None,
             whisper_model: None,
+            ice_servers: Vec::new(),
+            ws_port: None,
         }
     }
 
@@ -300,6 +309,43 @@ pub fn providers_from_env() -> std::collections::BTreeMap<String, ProviderSettin
     out
 }
 
+/// The variable holding realtime sessions' ICE servers as JSON.
+pub const ICE_SERVERS_ENV: &str = "AVATARIUM_ICE_SERVERS";
+
+/// Parses ICE servers as given in [`ICE_SERVERS_ENV`]: a JSON array of
+/// `{"urls": …}` objects, or one such object, or a bare URL string or an
+/// array of them (`"stun:host:3478"`). Blank is none.
+pub fn parse_ice_servers(text: &str) -> Result<Vec<serde_json::Value>, String> {
+    use serde_json::{Value, json};
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("{ICE_SERVERS_ENV} is not JSON: {e}"))?;
+    let items = match value {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::String(url) => Ok(json!({ "urls": url })),
+            Value::Object(o) if o.contains_key("urls") => Ok(Value::Object(o)),
+            other => Err(format!(
+                "{ICE_SERVERS_ENV}: each server needs `urls` (got {other})"
+            )),
+        })
+        .collect()
+}
+
+/// ICE servers from [`ICE_SERVERS_ENV`]; none when unset.
+pub fn ice_servers_from_env() -> Result<Vec<serde_json::Value>, String> {
+    std::env::var(ICE_SERVERS_ENV)
+        .ok()
+        .map_or(Ok(Vec::new()), |v| parse_ice_servers(&v))
+}
+
 /// The data directory used when none is given: `$AVATARIUM_DATA_DIR`, else the
 /// platform's data directory (`~/.local/share/avatarium` on Linux).
 pub fn default_data_dir() -> PathBuf {
@@ -348,6 +394,25 @@ mod tests {
         assert_eq!(Limit::parse("0/min"), None);
         assert_eq!(Limit::parse("5/fortnight"), None);
         assert_eq!(Limit::parse("five/min"), None);
+    }
+
+    #[test]
+    fn ice_servers_parse() {
+        assert!(parse_ice_servers("  ").unwrap().is_empty());
+        let one = parse_ice_servers(r#"{"urls": "stun:stun.example:3478"}"#).unwrap();
+        assert_eq!(
+            one,
+            vec![serde_json::json!({"urls": "stun:stun.example:3478"})]
+        );
+        let many = parse_ice_servers(
+            r#"["stun:a:1", {"urls": ["turn:b:3478"], "username": "u", "credential": "c"}]"#,
+        )
+        .unwrap();
+        assert_eq!(many.len(), 2);
+        assert_eq!(many[0]["urls"], "stun:a:1");
+        assert_eq!(many[1]["username"], "u");
+        assert!(parse_ice_servers("[1]").is_err());
+        assert!(parse_ice_servers("{nope").is_err());
     }
 
     #[test]

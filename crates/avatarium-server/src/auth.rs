@@ -22,13 +22,20 @@ use crate::state::AppState;
 
 const ISSUER: &str = "avatarium-local";
 
+/// The kind of a realtime session's access token.
+pub const SESSION_TOKEN: &str = "session";
+/// How long a realtime session's access token lasts (004: short-lived).
+pub const SESSION_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
     pub iat: u64,
     pub exp: u64,
     pub iss: String,
-    /// `user` for account tokens; scoped kinds (sessions) come later.
+    /// `user` for account tokens; `ws` for a conversation's socket (`sid`
+    /// names it); `session` for a realtime session's access token (`sub`
+    /// and `sid` name the session).
     pub typ: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
@@ -79,6 +86,24 @@ impl TokenKeys {
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding of plain claims cannot fail");
         IssuedToken { token, expires_at }
+    }
+
+    /// An access token scoped to one realtime session: it opens that
+    /// session's WebSocket and nothing else.
+    pub fn issue_session(&self, session_id: &str) -> IssuedToken {
+        self.issue(
+            session_id,
+            SESSION_TOKEN,
+            Some(session_id.to_string()),
+            SESSION_TOKEN_TTL,
+        )
+    }
+
+    /// Whether `token` is a live access token of exactly this session.
+    pub fn verify_session(&self, token: &str, session_id: &str) -> bool {
+        self.verify(token).is_some_and(|c| {
+            c.typ == SESSION_TOKEN && c.sub == session_id && c.sid.as_deref() == Some(session_id)
+        })
     }
 
     pub fn verify(&self, token: &str) -> Option<Claims> {
@@ -202,6 +227,22 @@ mod tests {
         let mut tampered = t.token.clone();
         tampered.pop();
         assert!(keys.verify(&tampered).is_none());
+    }
+
+    #[test]
+    fn session_tokens_open_only_their_session() {
+        let keys = TokenKeys::new(&[7u8; 32]);
+        let t = keys.issue_session("s-1").token;
+        assert!(keys.verify_session(&t, "s-1"));
+        assert!(!keys.verify_session(&t, "s-2"));
+        let user = keys
+            .issue("s-1", "user", None, Duration::from_secs(60))
+            .token;
+        assert!(!keys.verify_session(&user, "s-1"));
+        let ws = keys
+            .issue("acc", "ws", Some("s-1".into()), Duration::from_secs(60))
+            .token;
+        assert!(!keys.verify_session(&ws, "s-1"));
     }
 
     #[test]

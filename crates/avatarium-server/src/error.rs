@@ -86,6 +86,9 @@ pub enum ApiError {
     /// 003's error for an unknown streaming session.
     #[error("The specified session does not exist")]
     SessionNotFound(String),
+    /// A documented endpoint this server does not offer yet (501).
+    #[error("{0}")]
+    NotImplemented(String),
     /// Never shown to clients: logged once, answered as a bare 500.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -119,6 +122,7 @@ impl ApiError {
             Self::Provider(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::SessionNotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -148,6 +152,7 @@ pub(crate) fn code_for_status(status: StatusCode, dialect: Dialect) -> &'static 
         409 => "CONFLICT",
         429 => "RATE_LIMITED",
         502 | 504 => "PROVIDER_ERROR",
+        501 => "NOT_IMPLEMENTED",
         503 => "SERVICE_UNAVAILABLE",
         400..=499 => match dialect {
             Dialect::Avatarium => "BAD_REQUEST",
