@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod middleware;
 mod openapi;
 pub mod ratelimit;
+pub mod realtime;
 mod router;
 pub mod state;
 mod sysstat;
@@ -19,16 +20,42 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use error::{ApiError, ApiResult};
-pub use router::{openapi, router};
+pub use router::{openapi, router, ws_router};
 pub use state::AppState;
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish.
+/// in-flight requests finish. With `config.ws_port` set, the session
+/// WebSocket is served on that port too (003's local layout).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let ws = match state.config.ws_port {
+        Some(port) => {
+            let addr = SocketAddr::new(state.config.host, port);
+            let ws_listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {addr} (--ws-port): {e}"),
+                )
+            })?;
+            tracing::info!(%addr, "session WebSocket port");
+            Some(tokio::spawn(serve_ws(
+                ws_listener,
+                state.clone(),
+                stopped(),
+            )))
+        }
+        None => None,
+    };
     let sweeper = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -36,6 +63,7 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 state.limiters.forget_idle();
+                realtime::reap_idle(&state).await;
             }
         })
     };
@@ -49,9 +77,33 @@ pub async fn serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    })
     .await;
     sweeper.abort();
     probe.abort();
+    if let Some(ws) = ws {
+        match ws.await {
+            Ok(r) => r?,
+            Err(e) => tracing::warn!(error = %e, "the WebSocket port's server ended abnormally"),
+        }
+    }
     result
+}
+
+/// Serves only the session WebSocket (`/ws/{session_id}`) on `listener`,
+/// with the same state as the API, until `shutdown` resolves.
+pub async fn serve_ws(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        ws_router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

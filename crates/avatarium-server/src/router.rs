@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::handlers::{
     api_keys, auth, avatars, billing, consumer_avatars, conversations, health, knowledge, models,
-    personas, public, public_chat, smarter, stt, tts, ui,
+    personas, public, public_chat, smarter, streaming, stt, tts, ui,
 };
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
@@ -68,6 +68,14 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(models::ai_chat))
         .routes(routes!(models::openai_completions))
         .routes(routes!(models::avatar_completions))
+        .routes(routes!(streaming::create))
+        .routes(routes!(streaming::start))
+        .routes(routes!(streaming::stop))
+        .routes(routes!(streaming::sessions))
+        .routes(routes!(streaming::speak))
+        .routes(routes!(streaming::speak_status))
+        .routes(routes!(streaming::ws))
+        .routes(routes!(streaming::access_token))
         .routes(routes!(smarter::chat))
         .routes(routes!(smarter::log))
         .routes(routes!(tts::synthesize))
@@ -123,6 +131,24 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(tower::util::option_layer(cors_layer(&cfg.cors_origins)))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
+        .with_state(state)
+}
+
+/// 003's separate WebSocket port: only the session socket, behind the same
+/// request context (host guard, request ids) as the API.
+pub fn ws_router(state: AppState) -> Router {
+    Router::new()
+        .route("/ws/{session_id}", get(streaming::ws))
+        .fallback(|| async {
+            crate::ApiError::not_found(
+                "This port serves only the session WebSocket: /ws/{session_id}?token=…",
+            )
+        })
+        .layer(CatchPanicLayer::new())
         .layer(from_fn_with_state(
             state.clone(),
             middleware::request_context,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use avatarium_core::{Config, SqliteStore, Store};
 
@@ -23,6 +23,8 @@ pub struct Inner {
     pub http: reqwest::Client,
     pub engine: Engine,
     pub whisper: crate::handlers::stt::WhisperCache,
+    /// Realtime avatar sessions (003), the shared renderer and its pump.
+    pub realtime: crate::realtime::Realtime,
 }
 
 impl std::ops::Deref for AppState {
@@ -59,6 +61,7 @@ impl AppState {
             http,
             engine: Engine::default(),
             whisper: Default::default(),
+            realtime: Default::default(),
         })))
     }
 }
@@ -66,7 +69,7 @@ impl AppState {
 impl AppState {
     /// Whether a realtime streaming session (003) is live.
     pub fn streaming_session_exists(&self, session_id: &str) -> bool {
-        self.engine.streaming_session_exists(session_id)
+        self.realtime.exists(session_id)
     }
 }
 
@@ -78,12 +81,29 @@ pub struct Metrics {
     pub websocket_connections: AtomicI64,
     pub active_sessions: AtomicI64,
     pub total_sessions: AtomicU64,
+    /// Realtime turns answered aloud, and the summed time from the end of
+    /// the user's input to the first audio of the answer.
+    pub turns: AtomicU64,
+    pub turn_latency_micros: AtomicU64,
 }
 
 impl Metrics {
     pub fn record_request(&self, micros: u64) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.latency_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    pub fn record_turn(&self, latency: Duration) {
+        self.turns.fetch_add(1, Ordering::Relaxed);
+        self.turn_latency_micros
+            .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Mean time from the end of a user's input to the answer's first
+    /// audio, over realtime turns; None before the first.
+    pub fn average_turn_latency_ms(&self) -> Option<f64> {
+        let n = self.turns.load(Ordering::Relaxed);
+        (n > 0).then(|| self.turn_latency_micros.load(Ordering::Relaxed) as f64 / n as f64 / 1000.0)
     }
 
     pub fn average_latency_ms(&self) -> f64 {

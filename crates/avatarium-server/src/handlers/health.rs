@@ -30,7 +30,9 @@ async fn health_body(state: &AppState) -> (StatusCode, Value) {
                 // A local install keeps session state in process: there is no
                 // Redis to be healthy or not.
                 "redis": "not_used",
-                "gpu": "unavailable",
+                // The renderer starts with the first realtime session:
+                // "software" when it runs on the CPU (Mesa's lavapipe).
+                "gpu": state.realtime.gpu_status(),
             },
         }),
     )
@@ -87,6 +89,20 @@ pub async fn get_metrics(State(state): State<AppState>) -> Response {
         "websocket_connections": m.websocket_connections.load(Ordering::Relaxed),
         "redis_memory": Value::Null,
         "average_latency": (m.average_latency_ms() * 100.0).round() / 100.0,
+        // Realtime sessions: end of the user's input to the answer's first
+        // audio, and the frames the pump sent or skipped.
+        "average_turn_latency": m.average_turn_latency_ms().map(|l| (l * 100.0).round() / 100.0),
+        "turns_total": m.turns.load(Ordering::Relaxed),
+        "frames_sent": state.realtime.frames_sent(),
+        "frames_skipped": state.realtime.frames_skipped(),
+        // How far ahead of the session clock frames are rendered, so that
+        // they arrive when the instant they show comes.
+        "render_lead_ms": (state.realtime.render_lead_ms() * 10.0).round() / 10.0,
+        "renderer": match state.realtime.adapter() {
+            None => json!({ "status": "not_started" }),
+            Some(Ok(adapter)) => json!({ "status": "running", "adapter": adapter }),
+            Some(Err(e)) => json!({ "status": "unavailable", "error": e }),
+        },
         "process_rss_bytes": usage.rss_bytes,
         "requests_total": m.requests.load(Ordering::Relaxed),
         "uptime": state.started.elapsed().as_secs(),

@@ -13,6 +13,7 @@ pub mod personas;
 pub mod public;
 pub mod public_chat;
 pub mod smarter;
+pub mod streaming;
 pub mod stt;
 pub mod tts;
 pub mod ui;

@@ -55,6 +55,14 @@ const EXPECTED: &[(&str, &str)] = &[
     ("post", "/v1/chat/completions"),
     ("post", "/v1/chat.completions"),
     ("post", "/api/chat"),
+    ("post", "/api/get-access-token"),
+    ("post", "/v1/streaming.new"),
+    ("post", "/v1/streaming.start"),
+    ("post", "/v1/streaming.stop"),
+    ("get", "/v1/streaming.sessions"),
+    ("post", "/v1/avatar.speak"),
+    ("get", "/v1/avatar.speak/{task_id}"),
+    ("get", "/ws/{session_id}"),
     ("post", "/api/conversations/log"),
     ("post", "/v1/tts"),
     ("get", "/v1/tts/voices"),
@@ -113,7 +121,9 @@ async fn every_documented_path_is_routed() {
             .replace("{file}", "x.glb")
             .replace("{shortId}", "x")
             .replace("{itemId}", "x")
-            .replace("{sessionId}", "x");
+            .replace("{sessionId}", "x")
+            .replace("{session_id}", "x")
+            .replace("{task_id}", "x");
         let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let res = s.client.request(m, s.url(&concrete)).send().await.unwrap();
         let status = res.status().as_u16();
