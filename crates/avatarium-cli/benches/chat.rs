@@ -222,8 +222,25 @@ fn main() {
         verdict(added_p99 <= 5.0),
     );
     out += &format!(
-        "  throughput: server {:.0} req/s vs fake alone {:.0} req/s; each turn also reads the conversation and its thread and writes 2 messages to SQLite (up to {} turns per conversation)\n",
+        "  throughput: server {:.0} req/s vs fake alone {:.0} req/s; each turn also reads the conversation with its thread (one query) and writes 2 messages to SQLite (up to {} turns per conversation)\n",
         through.rps, direct.rps, through.max_turns,
+    );
+    let (d, t) = (&direct, &through);
+    let direct_total = d.cpu_us(d.cpu.fake) + d.cpu_us(d.cpu.clients);
+    let turn_total = t.cpu_us(t.cpu.server + t.cpu.sqlite + t.cpu.fake + t.cpu.clients);
+    out += &format!(
+        "  CPU per request: direct {:.0} us (fake {:.0}, clients {:.0}); REST turn {:.0} us (server {:.0} = runtime {:.0} + SQLite threads {:.0}; fake {:.0}, clients {:.0}): at {cpus} CPUs at most ~{:.0} turns/s vs ~{:.0} direct\n",
+        direct_total,
+        d.cpu_us(d.cpu.fake),
+        d.cpu_us(d.cpu.clients),
+        turn_total,
+        t.cpu_us(t.cpu.server + t.cpu.sqlite),
+        t.cpu_us(t.cpu.server),
+        t.cpu_us(t.cpu.sqlite),
+        t.cpu_us(t.cpu.fake),
+        t.cpu_us(t.cpu.clients),
+        cpus as f64 * 1e6 / turn_total.max(1e-9),
+        cpus as f64 * 1e6 / direct_total.max(1e-9),
     );
     out += &format!(
         "  (closed loop: p50 ~ {REST_CLIENTS} / throughput, so these p50s measure the turn rate: {:.1} ms at the server's, {:.1} ms at the fake's)\n",
@@ -587,6 +604,65 @@ struct LoadRun {
     p99: Duration,
     errors: u64,
     max_turns: u64,
+    /// CPU ticks each group of this process's threads used in the window.
+    cpu: ThreadCpu,
+}
+
+/// CPU time (clock ticks) of this process's threads, by who they work for;
+/// thread names tell them apart.
+#[derive(Clone, Copy, Default)]
+struct ThreadCpu {
+    /// The in-process server's runtime ("avatarium").
+    server: u64,
+    /// sqlx's one thread per SQLite connection: only the server has any.
+    sqlite: u64,
+    fake: u64,
+    clients: u64,
+}
+
+impl ThreadCpu {
+    fn now() -> Self {
+        let mut cpu = Self::default();
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return cpu;
+        };
+        for task in tasks.flatten() {
+            let tid = task.file_name();
+            let tid = tid.to_string_lossy();
+            let Some(ticks) = proc_cpu_ticks(&format!("self/task/{tid}")) else {
+                continue;
+            };
+            let name =
+                std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).unwrap_or_default();
+            let group = match name.trim_end() {
+                n if n.starts_with("avatarium") => &mut cpu.server,
+                n if n.starts_with("sqlx-sqlite") => &mut cpu.sqlite,
+                n if n.starts_with("fake-llm") => &mut cpu.fake,
+                n if n.starts_with("bench-clients") => &mut cpu.clients,
+                _ => continue,
+            };
+            *group += ticks;
+        }
+        cpu
+    }
+
+    fn since(self, before: Self) -> Self {
+        Self {
+            server: self.server.saturating_sub(before.server),
+            sqlite: self.sqlite.saturating_sub(before.sqlite),
+            fake: self.fake.saturating_sub(before.fake),
+            clients: self.clients.saturating_sub(before.clients),
+        }
+    }
+
+    fn add(self, o: Self) -> Self {
+        Self {
+            server: self.server + o.server,
+            sqlite: self.sqlite + o.sqlite,
+            fake: self.fake + o.fake,
+            clients: self.clients + o.clients,
+        }
+    }
 }
 
 impl LoadRun {
@@ -605,8 +681,14 @@ impl LoadRun {
             all.latencies.extend(&r.latencies);
             all.errors += r.errors;
             all.max_turns = all.max_turns.max(r.max_turns);
+            all.cpu = all.cpu.add(r.cpu);
         }
         all.finish()
+    }
+
+    /// Microseconds of CPU per request a group of threads used.
+    fn cpu_us(&self, ticks: u64) -> f64 {
+        ticks as f64 / CLK_TCK * 1e6 / self.latencies.len().max(1) as f64
     }
 
     fn line(&self) -> String {
@@ -629,8 +711,15 @@ async fn rest_load(target: Target, clients: usize, warmup: Duration, window: Dur
     let tasks: Vec<_> = (0..clients)
         .map(|i| tokio::spawn(rest_client(target.clone(), i, from, until)))
         .collect();
+    // Threads' CPU over the window only, so warm-up and the tail of turns
+    // still running at its end are (nearly) not charged.
+    tokio::time::sleep_until(from.into()).await;
+    let cpu_from = ThreadCpu::now();
+    tokio::time::sleep_until(until.into()).await;
+    let cpu = ThreadCpu::now().since(cpu_from);
     let mut run = LoadRun {
         window,
+        cpu,
         ..Default::default()
     };
     for t in tasks {
