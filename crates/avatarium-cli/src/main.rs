@@ -187,6 +187,11 @@ struct ServeArgs {
     /// Stripe secret key; without it checkout answers a clear error.
     #[arg(long, env = "AVATARIUM_STRIPE_SECRET_KEY", hide_env_values = true)]
     stripe_secret_key: Option<String>,
+    /// Also serve the realtime session WebSocket (/ws/{session_id}) on this
+    /// port, as 003's local layout has it (8001 beside 8000). ICE servers
+    /// for sessions come from AVATARIUM_ICE_SERVERS (JSON).
+    #[arg(long, env = "AVATARIUM_WS_PORT")]
+    ws_port: Option<u16>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -272,6 +277,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     cfg.api_avatar = args.api_avatar.filter(|a| !a.is_empty());
     cfg.allow_private_urls = args.allow_private_urls;
     cfg.embeddings_provider = args.embeddings_provider.filter(|p| !p.is_empty());
+    cfg.ws_port = args.ws_port;
+    cfg.ice_servers = config::ice_servers_from_env().map_err(anyhow::Error::msg)?;
     cfg.rate_limits.default_key_tier = KeyTier::parse(&args.key_tier).with_context(|| {
         format!(
             "--key-tier '{}': expected local, free, creator, pro or enterprise",
