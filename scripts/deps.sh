@@ -7,10 +7,16 @@ set -euo pipefail
 # whisper.cpp; sox: test audio. mesa-vulkan-drivers: the renderer's software
 # Vulkan (lavapipe) where there is no GPU; xvfb/xauth: a display for the
 # window tests; libasound2-dev: audio devices (cpal/rodio); chromium: the UI's
-# end-to-end tests.
+# end-to-end tests. The desktop app (Tauri 2, src-tauri/): the WebKitGTK
+# webview, GTK, the tray (ayatana appindicator), SVG icons, libxdo (menu
+# accelerators) and OpenSSL headers; its smoke test finds the window with
+# xdotool and screenshots it with ImageMagick, on a private D-Bus session
+# (dbus-daemon); `file` is used by the bundler.
 packages=(build-essential pkg-config ca-certificates curl cmake libclang-dev
     libespeak-ng-dev espeak-ng sox mesa-vulkan-drivers libvulkan1 xvfb xauth
-    libasound2-dev libxkbcommon-x11-0 chromium)
+    libasound2-dev libxkbcommon-x11-0 chromium
+    libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev
+    librsvg2-dev libxdo-dev libssl-dev file xdotool imagemagick dbus-daemon)
 
 missing=()
 for p in "${packages[@]}"; do
