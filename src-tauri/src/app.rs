@@ -93,10 +93,12 @@ pub fn run(args: DesktopArgs) -> anyhow::Result<i32> {
             let handle = app.handle().clone();
             let shell = Arc::clone(app.state::<Arc<Shell>>().inner());
             start(&handle, &shell, port);
-            if let Err(e) = build_tray(&handle) {
-                // No tray host (a bare X server, some desktops): the app
-                // works without it.
-                tracing::warn!(error = %e, "no tray icon");
+            // The tray loads libayatana-appindicator when it is built (and
+            // panics where that is missing); the app works without a tray.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build_tray(&handle))) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "no tray icon"),
+                Err(_) => tracing::warn!("no tray icon: the appindicator library is missing"),
             }
             watch_signals(handle);
             Ok(())
