@@ -6,7 +6,7 @@
 # commands (and nothing else), refuses a second instance (which focuses the
 # first), opens the pop-out avatar window, and closes cleanly on SIGTERM.
 #
-#   scripts/desktop-test.sh                 # builds the debug app, tests it
+#   scripts/desktop-test.sh                 # builds the debug app (as the test suite does), tests it
 #   scripts/desktop-test.sh --bin PATH      # tests that binary (e.g. the installed one)
 #
 # The screenshot and logs are kept in target/desktop-test/ (or --out DIR).
@@ -30,7 +30,11 @@ done
 if [ -z "$bin" ]; then
     # The dashboard is compiled into the server; build it if it is not there.
     [ -f ui/dist/index.html ] || ./scripts/ui-build.sh
-    cargo build -p avatarium-desktop --locked
+    # The app as `cargo test --workspace` builds it (src-tauri/tests/ makes
+    # the suite build the binary): after scripts/test.sh's test run this is
+    # a no-op, where `cargo build -p avatarium-desktop` would compile most of
+    # the workspace again with a different feature set.
+    cargo test --workspace --locked --no-run
     bin="target/debug/avatarium-desktop"
 fi
 [ -x "$bin" ] || { echo "error: no executable at $bin" >&2; exit 1; }
