@@ -18,3 +18,6 @@ cargo test --workspace --locked
 # The UI's type-check, unit tests and end-to-end tests in Chromium against
 # the real server binary.
 ./scripts/ui-test.sh
+
+# The desktop app under Xvfb: window, dashboard, embedded server, clean exit.
+./scripts/desktop-test.sh
