@@ -126,6 +126,11 @@ pub struct Session {
     last_active: Mutex<Instant>,
     frame_ids: AtomicU64,
     pub(crate) input: tokio::sync::Mutex<AudioInput>,
+    /// Utterances are transcribed one at a time, in order.
+    pub(crate) stt_order: tokio::sync::Mutex<()>,
+    /// What the user said in turns cancelled before they were stored (a
+    /// pause cut their sentence in two): the next turn begins with it.
+    carried: Mutex<Vec<String>>,
 }
 
 pub struct NewSession {
@@ -166,6 +171,8 @@ impl Session {
             last_active: Mutex::new(Instant::now()),
             frame_ids: AtomicU64::new(0),
             input: tokio::sync::Mutex::new(AudioInput::default()),
+            stt_order: tokio::sync::Mutex::new(()),
+            carried: Mutex::new(Vec::new()),
         }
     }
 
@@ -345,6 +352,21 @@ impl Session {
         was_speaking
     }
 
+    /// Keeps the words of a turn that was cancelled before it was stored.
+    pub(crate) fn carry(&self, text: String) {
+        self.carried.lock().expect("carry lock").push(text);
+    }
+
+    /// `text` preceded by whatever earlier cancelled turns said.
+    pub(crate) fn with_carried(&self, text: String) -> String {
+        let mut carried = std::mem::take(&mut *self.carried.lock().expect("carry lock"));
+        if carried.is_empty() {
+            return text;
+        }
+        carried.push(text);
+        carried.join(" ")
+    }
+
     // ----- rendering ----------------------------------------------------
 
     /// The renderer and stage, once the avatar is loaded.
@@ -388,5 +410,57 @@ impl Session {
         {
             let _ = r.stop_speaking(stage);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        Session::new(NewSession {
+            id: "s".into(),
+            account_id: "a".into(),
+            quality: Quality::Low,
+            avatar: SessionAvatar::Preset(
+                avatarium_core::presets::by_id("aria-001").expect("shipped"),
+            ),
+            voice: VoiceChoice {
+                provider: "local".into(),
+                voice: None,
+                speed: None,
+            },
+            stt_provider: "local".into(),
+            thread: Thread::Conversation("c".into()),
+        })
+    }
+
+    #[test]
+    fn a_cancelled_turns_words_open_the_next_turn() {
+        let s = session();
+        assert_eq!(s.with_carried("Hello.".into()), "Hello.");
+        s.carry("So my question is".into());
+        s.carry("about prices".into());
+        assert_eq!(
+            s.with_carried("for teams?".into()),
+            "So my question is about prices for teams?"
+        );
+        assert_eq!(s.with_carried("Next.".into()), "Next.");
+    }
+
+    #[test]
+    fn interrupts_make_work_stale_and_the_clock_runs() {
+        let s = session();
+        let g = s.generation();
+        assert!(!s.is_cancelled(g));
+        s.interrupt();
+        assert!(s.is_cancelled(g));
+        let t = s.clock_ms();
+        assert!(t >= 0.0);
+        let wall = s.wall_secs(t);
+        assert!((wall - s.created_unix - t / 1000.0).abs() < 1e-5);
+        assert!(s.mark_stopped());
+        assert!(!s.mark_stopped());
+        assert!(s.is_stopped());
     }
 }

@@ -74,7 +74,7 @@ pub async fn text_turn(
     generation: u64,
     input_ended: Instant,
 ) {
-    let text = match engine::validate_user_text(&text) {
+    let text = match engine::validate_user_text(&session.with_carried(text)) {
         Ok(t) => t.to_string(),
         Err(e) => return session.emit_error("INVALID_EVENT", &e.to_string()),
     };
@@ -109,7 +109,11 @@ async fn answer(
     // predecessor, so the floor comes free at once.
     let _floor = tokio::select! {
         biased;
-        _ = session.cancelled(generation) => return Ok(()),
+        _ = session.cancelled(generation) => {
+            // Not stored yet: the next turn says it.
+            session.carry(text);
+            return Ok(());
+        }
         floor = session.floor.lock() => floor,
     };
     let (chosen, req, sources) = prepare(state, session, &text).await?;
@@ -265,19 +269,27 @@ pub async fn audio_turn(
         mime: Some("audio/wav".into()),
         ..SttRequest::default()
     };
-    let transcript = match engine.transcribe(req).await {
-        Ok(t) => t,
-        Err(e) => {
-            return session.emit_error(
-                "AUDIO_PROCESSING_ERROR",
-                &format!("Failed to process audio input: {e}"),
-            );
+    let transcript = {
+        let _in_order = session.stt_order.lock().await;
+        match engine.transcribe(req).await {
+            Ok(t) => t,
+            Err(e) => {
+                return session.emit_error(
+                    "AUDIO_PROCESSING_ERROR",
+                    &format!("Failed to process audio input: {e}"),
+                );
+            }
         }
     };
+    let text = transcript.text.trim().to_string();
     if session.is_cancelled(generation) {
+        // A newer utterance (the user paused mid-sentence) or an interrupt
+        // came first: its turn begins with these words.
+        if !text.is_empty() {
+            session.carry(text);
+        }
         return;
     }
-    let text = transcript.text.trim().to_string();
     if text.is_empty() {
         session.emit_error("AUDIO_PROCESSING_ERROR", "No speech was recognised");
         session.emit_status(session.current_status());
