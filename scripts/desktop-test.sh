@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin=""
-out="target/desktop-test"
+out="${CARGO_TARGET_DIR:-target}/desktop-test"
 while (($#)); do
     case "$1" in
         --bin) bin="$2"; shift 2 ;;
@@ -35,7 +35,7 @@ if [ -z "$bin" ]; then
     # a no-op, where `cargo build -p avatarium-desktop` would compile most of
     # the workspace again with a different feature set.
     cargo test --workspace --locked --no-run
-    bin="target/debug/avatarium-desktop"
+    bin="${CARGO_TARGET_DIR:-target}/debug/avatarium-desktop"
 fi
 [ -x "$bin" ] || { echo "error: no executable at $bin" >&2; exit 1; }
 
