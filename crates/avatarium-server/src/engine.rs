@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -81,8 +81,6 @@ pub struct Engine {
     pub local_models: RwLock<Vec<String>>,
     byok: Mutex<HashMap<String, Byok>>,
     ended: Mutex<HashMap<String, watch::Sender<bool>>>,
-    /// Live 003 streaming sessions by id (filled by `streaming.new`).
-    pub streaming: Mutex<HashMap<String, Instant>>,
 }
 
 static LOCAL: LazyLock<Arc<dyn ChatProvider>> =
@@ -106,13 +104,6 @@ impl Engine {
             .expect("byok lock")
             .get(conversation_id)
             .cloned()
-    }
-
-    pub fn streaming_session_exists(&self, id: &str) -> bool {
-        self.streaming
-            .lock()
-            .expect("sessions lock")
-            .contains_key(id)
     }
 
     /// A receiver that flips to `true` when the conversation ends.
