@@ -33,6 +33,7 @@ use crate::args::DesktopArgs;
 use crate::audio::{self, Audio, Cut, Mode, UtterancePayload};
 use crate::avatar_window;
 use crate::server::{self, Embedded};
+use crate::single_instance;
 
 /// The dashboard's window.
 pub const MAIN: &str = "main";
@@ -56,6 +57,11 @@ struct Shell {
 }
 
 pub fn run(args: DesktopArgs) -> anyhow::Result<i32> {
+    let context = tauri::generate_context!();
+    if single_instance::hand_over(&context.config().identifier) {
+        println!("Avatarium is already running; it has been brought to the front.");
+        return Ok(0);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("avatarium-desktop")
@@ -103,7 +109,7 @@ pub fn run(args: DesktopArgs) -> anyhow::Result<i32> {
             watch_signals(handle);
             Ok(())
         })
-        .build(tauri::generate_context!())?;
+        .build(context)?;
 
     let code = app.run_return(move |app, event| {
         if let RunEvent::Exit = event {

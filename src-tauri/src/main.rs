@@ -14,6 +14,7 @@ mod args;
 mod audio;
 mod avatar_window;
 mod server;
+mod single_instance;
 
 use std::process::ExitCode;
 
