@@ -11,12 +11,13 @@ set -euo pipefail
 # webview, GTK, the tray (ayatana appindicator), SVG icons, libxdo (menu
 # accelerators) and OpenSSL headers; its smoke test finds the window with
 # xdotool and screenshots it with ImageMagick, on a private D-Bus session
-# (dbus-daemon); `file` is used by the bundler.
+# (dbus-daemon); `file` is used by the bundler. nasm: OpenH264's SIMD
+# assembly (WebRTC video encoding; without it OpenH264 builds in plain C).
 packages=(build-essential pkg-config ca-certificates curl cmake libclang-dev
     libespeak-ng-dev espeak-ng sox mesa-vulkan-drivers libvulkan1 xvfb xauth
     libasound2-dev libxkbcommon-x11-0 chromium
     libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev
-    librsvg2-dev libxdo-dev libssl-dev file xdotool imagemagick dbus-daemon)
+    librsvg2-dev libxdo-dev libssl-dev file xdotool imagemagick dbus-daemon nasm)
 
 missing=()
 for p in "${packages[@]}"; do

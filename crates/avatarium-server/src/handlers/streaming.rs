@@ -142,25 +142,54 @@ pub struct SessionBody {
     sdp: Option<Value>,
 }
 
-/// Start WebRTC streaming (not offered yet: use the session WebSocket).
+/// Start WebRTC streaming: the client's SDP offer in, the answer out. The
+/// avatar then arrives as an H.264 video track and an Opus voice track; the
+/// session WebSocket keeps carrying events (`chat`, `status`, `interrupt`,
+/// audio input).
 #[utoipa::path(post, path = "/v1/streaming.start", tag = "streaming", request_body = SessionBody,
-    responses((status = 501, description = "NOT_IMPLEMENTED: frames and audio flow over `/ws/{session_id}`"),
+    responses((status = 200, description = "`{status: \"started\", session_id, sdp: {type: \"answer\", sdp}}`"),
+              (status = 400, description = "BAD_REQUEST: no offer, not SDP, or no H.264/Opus to receive"),
               (status = 404, description = "SESSION_NOT_FOUND")))]
 pub async fn start(
     State(state): State<AppState>,
     auth: Option<Extension<Auth>>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SessionBody>,
-) -> ApiResult<Response> {
+) -> ApiResult<Bare> {
     let caller = caller(&state, auth, &headers).await?;
     let session = session_of(&state, &caller, &body.session_id)?;
-    let _ = body.sdp;
-    Err(ApiError::NotImplemented(format!(
-        "WebRTC streaming is not available on this server yet: connect to the session's \
-         WebSocket at /ws/{}?token=<access_token> (on this port, or on --ws-port) for \
-         frame, audio, chat and status events",
-        session.id
-    )))
+    let offer = offer_of(body.sdp.as_ref())?;
+    let answer = realtime::start_media(&state, &session, offer).await?;
+    Ok(Bare(json!({
+        "status": "started",
+        "session_id": session.id,
+        "sdp": { "type": "answer", "sdp": answer },
+    })))
+}
+
+/// The offer's SDP text from 003's `sdp: {type: "offer", sdp}`.
+fn offer_of(sdp: Option<&Value>) -> ApiResult<String> {
+    let Some(sdp) = sdp else {
+        return Err(ApiError::BadRequest(
+            "sdp is required: {\"type\": \"offer\", \"sdp\": \"v=0...\"} from RTCPeerConnection.createOffer()"
+                .into(),
+        ));
+    };
+    match sdp["type"].as_str() {
+        Some("offer") => {}
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "sdp.type must be \"offer\" (this server answers), not \"{other}\""
+            )));
+        }
+        None => return Err(ApiError::BadRequest("sdp.type must be \"offer\"".into())),
+    }
+    match sdp["sdp"].as_str().map(str::trim) {
+        Some(text) if !text.is_empty() => Ok(text.to_string()),
+        _ => Err(ApiError::BadRequest(
+            "sdp.sdp must be the offer's SDP text".into(),
+        )),
+    }
 }
 
 /// Stop a session; its sockets close.

@@ -8,9 +8,11 @@
 //! - [`speech`]: sentences → TTS → scheduled `audio` events and visemes;
 //! - [`turn`]: STT → LLM → speech, stored as far as it was heard;
 //! - [`socket`]: the session WebSocket;
-//! - [`input`]: the user's audio and the VAD.
+//! - [`input`]: the user's audio and the VAD;
+//! - [`media`]: WebRTC video and voice for `streaming.start`.
 
 pub mod input;
+pub mod media;
 pub mod pump;
 pub mod session;
 pub mod socket;
@@ -480,6 +482,51 @@ pub async fn create_session(state: &AppState, req: SessionRequest) -> ApiResult<
     state.metrics.total_sessions.fetch_add(1, Ordering::Relaxed);
     tokio::spawn(setup_stage(state.clone(), session.clone()));
     Ok(session)
+}
+
+/// 003's `streaming.start`: answers the client's SDP offer with a peer
+/// connection that carries the session's video and voice. The session's
+/// WebSocket keeps carrying its events; while the peer is connected it
+/// counts as a viewer (the pump renders for it, the session is not idle).
+pub async fn start_media(
+    state: &AppState,
+    session: &Arc<Session>,
+    offer: String,
+) -> ApiResult<String> {
+    let weak = Arc::downgrade(&state.realtime.0);
+    let observe: media::PipelineObserver = Arc::new(move |took| {
+        if let Some(inner) = weak.upgrade() {
+            inner.observe_pipeline(took);
+        }
+    });
+    let ice = media::ice_servers(&state.config.ice_servers);
+    let (peer, answer) = media::answer(&session.id, session.created, offer, ice, observe)
+        .await
+        .map_err(|e| match e {
+            media::OfferError::Bad(m) => ApiError::BadRequest(m),
+            media::OfferError::Internal(m) => ApiError::Internal(anyhow::anyhow!(m)),
+        })?;
+    if session.is_stopped() {
+        peer.close().await;
+        return Err(ApiError::SessionNotFound(session.id.clone()));
+    }
+    session.set_media(peer.clone());
+    let (session, rt) = (session.clone(), state.realtime.clone());
+    tokio::spawn(async move {
+        let mut state = peer.subscribe_state();
+        if state
+            .wait_for(|s| *s != media::PeerState::Connecting)
+            .await
+            .is_ok_and(|s| *s == media::PeerState::Connected)
+        {
+            session.attach();
+            rt.wake_pump();
+            let _ = state.wait_for(|s| *s == media::PeerState::Closed).await;
+            session.detach();
+        }
+        tracing::debug!(session = %session.id, "peer connection ended");
+    });
+    Ok(answer)
 }
 
 /// Loads the session's avatar onto the shared renderer (starting it on

@@ -93,6 +93,16 @@ pub fn start(rt: Weak<Inner>, renderer: Arc<Renderer>, wake: Arc<Wake>) {
 }
 
 fn encode(job: EncodeJob) {
+    // A session with a WebRTC peer gets its frames as H.264 on the peer's
+    // video track; its sockets carry events only.
+    if let Some(peer) = job.session.media() {
+        peer.push_frame(job.frame, job.pass_started);
+        job.encoding.store(false, Ordering::Release);
+        if let Some(rt) = job.rt.upgrade() {
+            rt.frames_sent.fetch_add(1, Ordering::Relaxed);
+        }
+        return;
+    }
     let jpeg = job.frame.to_jpeg(JPEG_QUALITY);
     let event = json!({
         "type": "frame",

@@ -17,6 +17,7 @@ use avatarium_lipsync::Timeline;
 use avatarium_render::Renderer;
 
 use super::input::AudioInput;
+use super::media::MediaPeer;
 
 /// 003's quality levels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -131,6 +132,8 @@ pub struct Session {
     /// What the user said in turns cancelled before they were stored (a
     /// pause cut their sentence in two): the next turn begins with it.
     carried: Mutex<Vec<String>>,
+    /// The WebRTC peer of `streaming.start`, when the client asked for one.
+    media: Mutex<Option<Arc<MediaPeer>>>,
 }
 
 pub struct NewSession {
@@ -173,6 +176,7 @@ impl Session {
             input: tokio::sync::Mutex::new(AudioInput::default()),
             stt_order: tokio::sync::Mutex::new(()),
             carried: Mutex::new(Vec::new()),
+            media: Mutex::new(None),
         }
     }
 
@@ -308,6 +312,9 @@ impl Session {
         let was = self.stopped.send_replace(true);
         self.cancel();
         self.stop_mouth();
+        if let Some(peer) = self.take_media() {
+            close_peer(peer);
+        }
         if let Some((r, stage)) = self.render.get() {
             r.remove_stage(*stage);
         }
@@ -349,6 +356,9 @@ impl Session {
         let was_speaking = self.speaking.swap(false, Ordering::Relaxed);
         self.cancel();
         self.stop_mouth();
+        if let Some(peer) = self.media() {
+            peer.clear_audio();
+        }
         was_speaking
     }
 
@@ -365,6 +375,29 @@ impl Session {
         }
         carried.push(text);
         carried.join(" ")
+    }
+
+    // ----- WebRTC ---------------------------------------------------------
+
+    /// The session's peer connection while it is open.
+    pub fn media(&self) -> Option<Arc<MediaPeer>> {
+        self.media
+            .lock()
+            .expect("media lock")
+            .clone()
+            .filter(|p| p.is_open())
+    }
+
+    /// Makes `peer` the session's peer connection; one it replaces (a
+    /// client that negotiated again) is closed.
+    pub(crate) fn set_media(&self, peer: Arc<MediaPeer>) {
+        if let Some(old) = self.media.lock().expect("media lock").replace(peer) {
+            close_peer(old);
+        }
+    }
+
+    pub(crate) fn take_media(&self) -> Option<Arc<MediaPeer>> {
+        self.media.lock().expect("media lock").take()
     }
 
     // ----- rendering ----------------------------------------------------
@@ -410,6 +443,17 @@ impl Session {
         {
             let _ = r.stop_speaking(stage);
         }
+    }
+}
+
+/// Closes a peer connection in the background (closing sends DTLS alerts
+/// and waits on its driver).
+fn close_peer(peer: Arc<MediaPeer>) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn(async move { peer.close().await });
+        }
+        Err(_) => tracing::debug!("no runtime to close a peer connection on"),
     }
 }
 

@@ -261,6 +261,9 @@ pub async fn speak(job: SpeakJob<'_>, sentences: mpsc::Receiver<String>) -> Spok
         let start = plan.cursor.max(now + (lead - silent).max(0.0));
         let (timeline, origin) = plan.schedule(start, &speech.visemes);
         session.speak_mouth(timeline, origin);
+        if let Some(peer) = session.media() {
+            peer.schedule_audio(start, &speech.samples, speech.sample_rate);
+        }
         plan.cursor = start + duration_ms;
         // The event is ready before its instant, so it leaves on time.
         let mut event = json!({
