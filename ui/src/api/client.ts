@@ -24,8 +24,16 @@ import type {
   PublicReply,
   PublicSession,
   Session,
+  SessionDescription,
   SessionSummary,
+  SpeakInput,
+  SpeakTask,
   Speech,
+  StreamingNewInput,
+  StreamingSession,
+  StreamingSessions,
+  StreamingStarted,
+  StreamingStopped,
   SttProvider,
   TtsInput,
   Voice,
@@ -73,6 +81,8 @@ interface RequestOptions {
   query?: Query;
   /** Send no Authorization header (public endpoints). */
   anonymous?: boolean;
+  /** Let the request outlive the page (small bodies only). */
+  keepalive?: boolean;
 }
 
 export class ApiClient {
@@ -110,6 +120,7 @@ export class ApiClient {
         method,
         headers: this.headers(!!o.anonymous, hasBody),
         body: hasBody ? JSON.stringify(o.body) : undefined,
+        keepalive: o.keepalive,
       });
     } catch {
       throw errorFromBody(0, null);
@@ -322,6 +333,41 @@ export class ApiClient {
 
   sttProviders(): Promise<SttProvider[]> {
     return this.data('GET', '/v1/stt/providers', { anonymous: true });
+  }
+
+  // --- realtime avatar sessions (003) ---------------------------------------
+  // Bare JSON answers (no `data` wrapper); errors use the usual envelope.
+
+  /** Opens a realtime session of an avatar (the account's bearer token). */
+  streamingNew(input: StreamingNewInput = {}): Promise<StreamingSession> {
+    return this.raw('POST', '/v1/streaming.new', { body: input });
+  }
+
+  /** WebRTC: the client's complete offer (candidates included) in, the answer out. */
+  streamingStart(sessionId: string, offer: SessionDescription): Promise<StreamingStarted> {
+    return this.raw('POST', '/v1/streaming.start', { body: { session_id: sessionId, sdp: { type: offer.type, sdp: offer.sdp } } });
+  }
+
+  /** Stops a session; the request survives the page being closed. */
+  streamingStop(sessionId: string): Promise<StreamingStopped> {
+    return this.raw('POST', '/v1/streaming.stop', { body: { session_id: sessionId }, keepalive: true });
+  }
+
+  streamingSessions(): Promise<StreamingSessions> {
+    return this.raw('GET', '/v1/streaming.sessions');
+  }
+
+  /** Makes a session's avatar say a text (no LLM); progress at GET /v1/avatar.speak/{task_id}. */
+  avatarSpeak(input: SpeakInput): Promise<SpeakTask> {
+    return this.raw('POST', '/v1/avatar.speak', { body: input });
+  }
+
+  /** The session WebSocket's URL (`ws:`/`wss:` of the API's origin). */
+  sessionSocketUrl(sessionId: string, accessToken: string): string {
+    const origin = typeof location !== 'undefined' ? location.origin : 'http://127.0.0.1';
+    const url = new URL(this.url(`/ws/${encodeURIComponent(sessionId)}`, { token: accessToken }), origin);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    return url.toString();
   }
 
   // --- API keys and billing ------------------------------------------------

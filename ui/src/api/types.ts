@@ -374,3 +374,91 @@ export interface Health {
   uptime: number;
   services: Record<string, string>;
 }
+
+// --- realtime avatar sessions (003) -----------------------------------------
+// These endpoints answer bare JSON (no `data` wrapper) with snake_case keys.
+
+export type StreamingQuality = 'low' | 'medium' | 'high';
+
+export interface StreamingNewInput {
+  /** low (256×256 at 15 fps), medium (512×512 at 25 fps) or high (768×768 at 30 fps). */
+  quality?: StreamingQuality;
+  /** A preset id, or one of your avatars (id or shortId). */
+  avatar_id?: string;
+  voice_id?: string;
+  stt_provider?: string;
+}
+
+/** 003's ICE server entry, as RTCPeerConnection takes it. */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+export interface StreamingSession {
+  session_id: string;
+  ice_servers: IceServer[];
+  /** Opens `/ws/{session_id}?token=…` and acts on this session only. */
+  access_token: string;
+}
+
+export interface SessionDescription {
+  type: 'offer' | 'answer';
+  sdp: string;
+}
+
+export interface StreamingStarted {
+  status: 'started';
+  session_id: string;
+  sdp: SessionDescription & { type: 'answer' };
+}
+
+export interface StreamingStopped {
+  status: 'stopped';
+  session_id: string;
+  /** Seconds the session ran. */
+  duration: number;
+}
+
+export interface StreamingSessionInfo {
+  session_id: string;
+  status: string;
+  created_at: string;
+  duration: number;
+  quality: StreamingQuality;
+  avatar_id: string;
+  activity: string;
+  connections: number;
+}
+
+export interface StreamingSessions {
+  total: number;
+  sessions: StreamingSessionInfo[];
+}
+
+export interface SpeakInput {
+  session_id: string;
+  text: string;
+  voice_id?: string;
+  /** `speed` (0.5–2) is honoured by every voice. */
+  voice_settings?: { speed?: number; [k: string]: unknown };
+}
+
+export interface SpeakTask {
+  task_id: string;
+  status: 'processing' | 'completed' | 'interrupted' | 'failed';
+  /** Seconds. */
+  duration_estimate: number;
+}
+
+/** Events on the session WebSocket `/ws/{session_id}` (003). */
+export type LiveEvent =
+  | { type: 'status'; status: string; message?: string; session_id?: string }
+  /** A base64 JPEG; only while no WebRTC peer is connected. */
+  | { type: 'frame'; data: string; frame_id: number; timestamp: number }
+  /** A base64 WAV of speech, sent when it is due to be heard. */
+  | { type: 'audio'; data: string; duration: number; sample_rate: number; timestamp: number; text?: string; task_id?: string }
+  | { type: 'chat'; role: 'user' | 'agent'; content: string; interrupted?: boolean; task_id?: string }
+  | { type: 'error'; code: string; message: string }
+  | { type: 'pong' };

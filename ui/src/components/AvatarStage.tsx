@@ -7,8 +7,10 @@
 // `.stage-canvas` below and keeps these props: `viseme` is the Oculus viseme
 // sounding now, in sync with the audio, and `speaking` says audio is playing.
 
-import { useId } from 'preact/hooks';
+import type { ComponentChildren, Ref } from 'preact';
+import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import { initials } from '../lib/format';
+import type { LiveTransport } from '../lib/live';
 import { mouthOf } from '../lib/speech';
 
 export interface AvatarStageProps {
@@ -25,6 +27,8 @@ export interface AvatarStageProps {
   size?: 'sm' | 'md' | 'lg';
   /** Print the viseme name under the face (studio views). */
   showViseme?: boolean;
+  /** Replaces the still avatar: the live one (see LiveView). */
+  live?: ComponentChildren;
 }
 
 function Mouth({ viseme, cx, cy, scale = 1 }: { viseme: string; cx: number; cy: number; scale?: number }) {
@@ -41,12 +45,15 @@ export function AvatarStage({
   speaking = false,
   size = 'md',
   showViseme = true,
+  live,
 }: AvatarStageProps) {
   const gradient = `face-${useId().replace(/[^a-zA-Z0-9_-]/g, '')}`;
   return (
     <figure class={`stage stage-${size} ${speaking ? 'speaking' : ''}`} aria-label={`${name} avatar stage`} data-viseme={viseme}>
       <div class="stage-canvas" style={{ background }}>
-        {thumbnailUrl ? (
+        {live ? (
+          live
+        ) : thumbnailUrl ? (
           <>
             <img src={thumbnailUrl} alt={`${name}${presetName ? ` (${presetName})` : ''}`} class="stage-image" />
             {speaking && (
@@ -84,5 +91,81 @@ export function AvatarStage({
         )}
       </figcaption>
     </figure>
+  );
+}
+
+export interface LiveViewProps {
+  name: string;
+  /** null while connecting. */
+  transport: LiveTransport | null;
+  /** WebRTC: the avatar's video and voice. */
+  stream?: MediaStream | null;
+  /** WebSocket: the `<img>` that frames are written to. */
+  frameRef?: Ref<HTMLImageElement>;
+  /** WebSocket: a frame has arrived. */
+  hasFrame?: boolean;
+  /** Shown over the stage (connecting, ended). */
+  note?: string;
+  /** The realtime session shown. */
+  sessionId?: string | null;
+}
+
+/**
+ * The live avatar inside a stage: a `<video>` of the WebRTC stream, or an
+ * `<img>` the WebSocket's JPEG frames are written to, labelled with the
+ * transport. The video starts with sound (the user turned it on); where
+ * the browser refuses, it plays muted with an Unmute button.
+ */
+export function LiveView({ name, transport, stream, frameRef, hasFrame, note, sessionId }: LiveViewProps) {
+  const video = useRef<HTMLVideoElement>(null);
+  const [muted, setMuted] = useState(false);
+
+  useEffect(() => {
+    const v = video.current;
+    if (!v || !stream) return;
+    v.srcObject = stream;
+    v.muted = false;
+    setMuted(false);
+    v.play()
+      .catch(() => {
+        v.muted = true;
+        setMuted(true);
+        return v.play();
+      })
+      .catch(() => undefined);
+    return () => {
+      v.srcObject = null;
+    };
+  }, [stream]);
+
+  const unmute = () => {
+    const v = video.current;
+    if (!v) return;
+    v.muted = false;
+    setMuted(false);
+    v.play().catch(() => undefined);
+  };
+
+  return (
+    <div class="stage-live" data-testid="live-stage" data-transport={transport ?? ''} data-session-id={sessionId ?? undefined}>
+      {transport === 'webrtc' && (
+        <video ref={video} class="stage-video" autoplay playsInline data-testid="live-video" aria-label={`${name}, live video`} />
+      )}
+      {transport === 'websocket' && (
+        <img ref={frameRef} class={`stage-video ${hasFrame ? '' : 'hidden'}`} alt={`${name}, live`} data-testid="live-frame" />
+      )}
+      {transport && (
+        <span class="live-badge" data-testid="live-transport" title="How the live avatar reaches this page">
+          <span class="live-dot" aria-hidden="true" />
+          {transport === 'webrtc' ? 'WebRTC' : 'WebSocket'}
+        </span>
+      )}
+      {note && <span class="live-note" role="status">{note}</span>}
+      {muted && (
+        <button type="button" class="live-unmute" onClick={unmute} data-testid="live-unmute">
+          Unmute
+        </button>
+      )}
+    </div>
   );
 }

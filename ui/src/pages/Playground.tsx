@@ -2,9 +2,10 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ConversationSocket } from '../api/client';
 import type { Avatar, ChatMessage, Conversation, ConversationEvent, ConversationInput, Source } from '../api/types';
 import { AvatarPicker, WithAvatar } from '../components/AvatarPicker';
-import { AvatarStage } from '../components/AvatarStage';
+import { AvatarStage, LiveView } from '../components/AvatarStage';
 import { icons } from '../components/icons';
 import { Alert, Badge, Button, Card, PageHeader, Toggle, useAsync } from '../components/ui';
+import { useLiveAvatar } from '../hooks/useLiveAvatar';
 import { useSpeaker } from '../hooks/useSpeaker';
 import { errorMessage, formatMs } from '../lib/format';
 import { hasUploadedModel } from '../lib/paths';
@@ -85,6 +86,11 @@ function Chat({ avatar }: { avatar: Avatar }) {
   const speaker = useSpeaker();
   const speakRef = useRef(p.speak);
   speakRef.current = p.speak;
+  // The live avatar (003's realtime session), off by default.
+  const [liveOn, setLiveOn] = useState(false);
+  const live = useLiveAvatar(avatar.id, liveOn);
+  const liveRef = useRef(live);
+  liveRef.current = live;
 
   const preset = presets.data?.find((x) => x.id === avatar.avatarPreset);
   const voiceId = avatar.voiceId ?? p.voiceId ?? preset?.voiceId;
@@ -146,7 +152,11 @@ function Chat({ avatar }: { avatar: Avatar }) {
           ts.map((t) => (t.state === 'streaming' ? { ...t, content: m.content, state: 'done', sources: m.sources ?? [], latencyMs: m.latencyMs } : t)),
         );
         setWaiting(false);
-        if (speakRef.current && m.content) void speakFn.current(m.content);
+        if (!m.content) break;
+        // A live avatar says the answer itself; otherwise "Speak answers" plays it here.
+        if (liveRef.current.status === 'live')
+          liveRef.current.speak(m.content).catch((e: unknown) => setSpeechError(errorMessage(e)));
+        else if (speakRef.current) void speakFn.current(m.content);
         break;
       }
       case 'error':
@@ -271,10 +281,41 @@ function Chat({ avatar }: { avatar: Avatar }) {
             thumbnailUrl={hasUploadedModel(avatar.avatarModelUrl) ? null : preset?.thumbnailUrl}
             presetName={hasUploadedModel(avatar.avatarModelUrl) ? 'Uploaded model' : preset?.name}
             viseme={speaker.viseme}
-            speaking={speaker.speaking}
+            speaking={liveOn ? live.speaking : speaker.speaking}
             size="lg"
+            showViseme={!liveOn}
+            live={
+              liveOn && (
+                <LiveView
+                  name={avatar.name}
+                  transport={live.status === 'live' || live.status === 'ended' ? live.transport : null}
+                  stream={live.stream}
+                  frameRef={live.frameRef}
+                  hasFrame={live.hasFrame}
+                  sessionId={live.sessionId}
+                  note={live.status === 'connecting' ? 'Connecting…' : live.status === 'ended' ? 'Ended' : live.status === 'failed' ? 'Not available' : undefined}
+                />
+              )
+            }
           />
-          <Toggle label="Speak answers" description={voiceId ? `(${voiceId})` : undefined} checked={p.speak} onChange={(v) => setPrefs({ speak: v })} />
+          <Toggle
+            label="Live video"
+            description={live.status === 'live' && live.fallbackReason ? `(${live.fallbackReason})` : undefined}
+            checked={liveOn}
+            onChange={(on) => {
+              // One voice at a time: the live avatar's.
+              if (on) speaker.stop();
+              setLiveOn(on);
+            }}
+          />
+          {liveOn && live.error && <Alert>{live.error}</Alert>}
+          <Toggle
+            label="Speak answers"
+            description={liveOn ? '(the live avatar speaks)' : voiceId ? `(${voiceId})` : undefined}
+            checked={p.speak}
+            onChange={(v) => setPrefs({ speak: v })}
+            disabled={liveOn}
+          />
           <audio ref={speaker.audioRef} controls aria-label="Spoken answer" class={speaker.hasAudio ? '' : 'hidden'} />
           {speaker.blocked && <p class="hint">The browser blocked autoplay: press play.</p>}
           {speechError && <Alert>{speechError}</Alert>}

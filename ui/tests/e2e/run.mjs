@@ -327,6 +327,91 @@ async function main() {
     await toggle.click();
   });
 
+  await step('playground: live video over WebRTC speaks the answers', async () => {
+    const auth = { headers: { Authorization: `Bearer ${await token()}` } };
+    const toggle = page.getByRole('switch', { name: 'Live video' });
+    // When the toggle is clicked and when the <video> first shows a frame.
+    await page.evaluate(() => {
+      const t = (window.__live = { clickAt: null, firstFrameAt: null });
+      document.addEventListener('click', (e) => e.target.closest?.('[role="switch"][aria-label="Live video"]') && (t.clickAt ??= performance.now()), true);
+      const seen = new WeakSet();
+      new MutationObserver(() => {
+        const v = document.querySelector('[data-testid="live-video"]');
+        if (!v || seen.has(v)) return;
+        seen.add(v);
+        v.requestVideoFrameCallback(() => (t.firstFrameAt ??= performance.now()));
+      }).observe(document.body, { childList: true, subtree: true });
+    });
+    await toggle.click();
+    assert.equal(await toggle.getAttribute('aria-checked'), 'true');
+    const label = page.getByTestId('live-transport');
+    await label.waitFor({ timeout: 30_000 });
+    const why = await page.locator('.toggle-row', { has: toggle }).innerText();
+    assert.equal((await label.innerText()).trim(), 'WebRTC', `the transport (${why})`);
+    const video = page.getByTestId('live-video');
+    const sample = () =>
+      video.evaluate((v) => ({
+        at: performance.now(),
+        frames: v.getVideoPlaybackQuality().totalVideoFrames,
+        width: v.videoWidth,
+        height: v.videoHeight,
+        paused: v.paused,
+        muted: v.muted,
+        audioTracks: v.srcObject?.getAudioTracks().length ?? 0,
+        audioFlowing: v.srcObject?.getAudioTracks().some((t) => t.readyState === 'live' && !t.muted) ?? false,
+        videoTracks: v.srcObject?.getVideoTracks().length ?? 0,
+      }));
+    const first = await eventually('more than 10 decoded frames', async () => {
+      const q = await sample();
+      return q.frames > 10 && q.width > 0 ? q : null;
+    }, 30_000);
+    assert.equal(first.videoTracks, 1, 'a video track');
+    assert.ok(first.audioTracks >= 1, 'the stream has an audio track');
+    await eventually('audio packets on the track', async () => (await sample()).audioFlowing);
+    const t = await page.evaluate(() => window.__live);
+    const firstFrameMs = t.clickAt !== null && t.firstFrameAt !== null ? Math.round(t.firstFrameAt - t.clickAt) : null;
+    console.log(
+      `    live: first decoded frame ${firstFrameMs ?? '?'} ms after the click; ${first.frames} frames at ${first.width}×${first.height}` +
+        `${first.muted ? ' (muted)' : ''}${first.paused ? ' (paused)' : ''}`,
+    );
+    const sessionId = await page.getByTestId('live-stage').getAttribute('data-session-id');
+    assert.ok(sessionId, 'the stage names its session');
+    const listed = await api('/v1/streaming.sessions', auth);
+    assert.ok(listed.body.sessions.some((x) => x.session_id === sessionId), `listed: ${JSON.stringify(listed.body)}`);
+    await screenshot('playground-live');
+
+    // An answer is spoken by the live avatar, and the video goes on.
+    const spoken = page.waitForResponse((r) => r.url().endsWith('/v1/avatar.speak') && r.request().method() === 'POST');
+    const before = (await sample()).frames;
+    await page.getByLabel('Message', { exact: true }).fill('How much does Basic cost?');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await eventually('three answers', async () => (await page.locator('article.msg-assistant[data-state="done"]').count()) === 3);
+    const speak = await spoken;
+    assert.equal(speak.status(), 200, await speak.text());
+    const task = await speak.json();
+    assert.equal(task.status, 'processing');
+    assert.equal(JSON.parse(speak.request().postData()).session_id, sessionId);
+    const after = await eventually('frames to keep coming', async () => {
+      const q = await sample();
+      return q.frames > before + 10 ? q : null;
+    });
+    const fps = ((after.frames - first.frames) * 1000) / (after.at - first.at);
+    console.log(`    live: totalVideoFrames ${after.frames} after the spoken answer (${before} before it), ${fps.toFixed(1)} frames/s decoded`);
+    await eventually('the speak task to finish', async () => {
+      const r = await api(`/v1/avatar.speak/${task.task_id}`, auth);
+      return r.body?.status === 'completed';
+    }, 30_000);
+
+    // Off: the session is stopped on the server.
+    await toggle.click();
+    assert.equal(await toggle.getAttribute('aria-checked'), 'false');
+    await video.waitFor({ state: 'detached' });
+    await eventually('the session to stop', async () => {
+      const r = await api('/v1/streaming.sessions', auth);
+      return r.status === 200 && !r.body.sessions.some((x) => x.session_id === sessionId);
+    });
+  });
+
   let key;
   await step('API keys: created, shown once, copied, revoked', async () => {
     await nav('API keys');
