@@ -22,6 +22,17 @@
 //!    `min_gain` correct phonemes over what the earlier rules (or the G2P
 //!    itself) say. At run time the last matching rule wins, as in training.
 //!
+//! 4. **Or a weighted model** ([`train_weighted`], what ships): the same
+//!    context keys, and word-level ones (the vowel's place among the word's
+//!    vowels, the G2P's vowel pattern, the neighbouring vowels; stand-ins
+//!    for the stress the phoneme events do not carry), as features of an
+//!    averaged perceptron choosing among the labels seen with the phoneme.
+//!    Evidence from every context adds up instead of the most specific
+//!    matching one deciding alone. To keep the table small, only the
+//!    features that matter most (how often they fire times their largest
+//!    weight) are kept and the model is retrained on them; the weights are
+//!    stored packed, under 32-bit hashes of the keys.
+//!
 //! The result is a small table ([`Corrections`], JSON) and a pure function
 //! ([`Corrections::correct`]) from a spelling and the G2P's phonemes to
 //! phonemes, one for one, so the G2P's timings still apply.
@@ -47,6 +58,20 @@ pub enum Feature {
     Ending(u8),
     /// Whether the phoneme is the first, last, only or a middle one.
     Place,
+    /// For a vowel (a phoneme with a vowel shape, or a syllabic ɚ ɝ n̩ əl):
+    /// how many vowels come before and after it in the word, at most 3
+    /// each; `-` for a consonant. A stand-in for syllable position.
+    VowelIndex,
+    /// The word's vowels as classes (`r` reduced ə ɚ əl n̩, `i` ɪ ᵻ, `F`
+    /// any other), this one in full: a stand-in for the stress pattern the
+    /// G2P chose.
+    Vowels,
+    /// The word's first `k` letters and this phoneme's index, for the
+    /// first four phonemes (`*` for the others).
+    Beginning(u8),
+    /// The `|k|`-th vowel (as in [`Feature::VowelIndex`]) before (`k < 0`)
+    /// or after this phoneme (`#` past the word).
+    Vowel(i8),
 }
 
 /// A learned correction table, as shipped in the product's data file.
@@ -60,6 +85,139 @@ pub struct Corrections {
     pub unseen_cost: f32,
     /// The decision list, general to specific.
     pub levels: Vec<Level>,
+    /// The weighted model, when trained (it then replaces the decision list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighted: Option<Weighted>,
+}
+
+/// A linear model over the same context features: every template's key
+/// votes, with a learned weight, for labels; the candidate (a label seen
+/// with this phoneme in training) with the highest total wins, the
+/// phoneme's own label on a tie.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Weighted {
+    /// Labels (viseme names separated by spaces), indexed by the weights.
+    pub labels: Vec<String>,
+    /// For each phoneme (stress marks removed), its candidate labels.
+    pub candidates: BTreeMap<String, Vec<u16>>,
+    /// One table per template: context key → (label, weight) pairs.
+    pub tables: Vec<WeightTable>,
+}
+
+/// One template's weights, packed (see [`pack`]): for each context key (by
+/// a 32-bit hash of the template's index and the key, ascending), its
+/// (label, weight) pairs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WeightTable {
+    pub template: Vec<Feature>,
+    /// How many keys the table holds.
+    pub keys: usize,
+    pub packed: String,
+}
+
+type Table = HashMap<u32, Vec<(u16, i32)>>;
+
+fn push_varint(out: &mut Vec<u8>, mut x: u64) {
+    while x >= 0x80 {
+        out.push((x as u8) | 0x80);
+        x >>= 7;
+    }
+    out.push(x as u8);
+}
+
+fn read_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut x = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        x |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(x);
+        }
+    }
+    None
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.len();
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= n {
+                out.push(char::from(B64[((v >> (18 - 6 * k)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn unbase64(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        let Some(v) = B64.iter().position(|&b| b == c) else {
+            continue;
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// Packs a table: per key in ascending order, the gap from the previous
+/// key, the number of pairs, then each pair's label and zigzag weight, all
+/// as LEB128 varints; base64.
+fn pack(table: &BTreeMap<u32, Vec<(u16, i32)>>) -> String {
+    let mut bytes = Vec::new();
+    let mut prev = 0u32;
+    for (k, pairs) in table {
+        push_varint(&mut bytes, u64::from(k - prev));
+        prev = *k;
+        push_varint(&mut bytes, pairs.len() as u64);
+        for (l, w) in pairs {
+            push_varint(&mut bytes, u64::from(*l));
+            push_varint(&mut bytes, u64::from((w << 1 ^ (w >> 31)) as u32));
+        }
+    }
+    base64(&bytes)
+}
+
+fn unpack(packed: &str) -> Table {
+    let bytes = unbase64(packed);
+    let mut table = Table::new();
+    let (mut at, mut key) = (0usize, 0u32);
+    while at < bytes.len() {
+        let (Some(gap), Some(n)) = (read_varint(&bytes, &mut at), read_varint(&bytes, &mut at))
+        else {
+            break;
+        };
+        key = key.wrapping_add(gap as u32);
+        let mut pairs = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let (Some(l), Some(z)) = (read_varint(&bytes, &mut at), read_varint(&bytes, &mut at))
+            else {
+                break;
+            };
+            let z = z as u32;
+            pairs.push((l as u16, ((z >> 1) as i32) ^ -((z & 1) as i32)));
+        }
+        table.insert(key, pairs);
+    }
+    table
 }
 
 /// The rules of one template: context key → label (viseme names separated
@@ -317,11 +475,28 @@ fn align_letters(
     spans
 }
 
+/// Whether a bare phoneme is a syllable nucleus.
+fn is_vowel_phone(p: &str) -> bool {
+    matches!(p, "ɚ" | "ɝ" | "n̩" | "əl")
+        || ipa_to_visemes(p).first().is_some_and(|v| is_vowel(*v)) && p != "j" && p != "w"
+}
+
+fn vowel_class(p: &str) -> char {
+    match p {
+        "ə" | "ɚ" | "əl" | "n̩" | "ɐ" => 'r',
+        "ɪ" | "ᵻ" => 'i',
+        _ => 'F',
+    }
+}
+
 /// A word prepared for feature extraction.
 struct Prepared {
     letters: Vec<char>,
     phones: Vec<String>,
     spans: Vec<(usize, usize)>,
+    /// For each phoneme, its index among the vowels, if it is one.
+    vowel_at: Vec<Option<usize>>,
+    vowels: usize,
 }
 
 impl Prepared {
@@ -329,10 +504,22 @@ impl Prepared {
         let letters = letters_of(spelling);
         let phones: Vec<String> = phonemes.iter().map(|p| bare(p)).collect();
         let spans = align_letters(costs, unseen, &letters, &phones);
+        let mut vowels = 0;
+        let vowel_at = phones
+            .iter()
+            .map(|p| {
+                is_vowel_phone(p).then(|| {
+                    vowels += 1;
+                    vowels - 1
+                })
+            })
+            .collect();
         Self {
             letters,
             phones,
             spans,
+            vowel_at,
+            vowels,
         }
     }
 
@@ -376,6 +563,60 @@ impl Prepared {
                     out.push(char::from(b'0' + after as u8));
                 }
             }
+            Feature::VowelIndex => match self.vowel_at[i] {
+                Some(v) => {
+                    out.push(char::from(b'0' + v.min(3) as u8));
+                    out.push(char::from(b'0' + (self.vowels - 1 - v).min(3) as u8));
+                }
+                None => out.push('-'),
+            },
+            Feature::Vowels => {
+                for (j, p) in self.phones.iter().enumerate() {
+                    if self.vowel_at[j].is_some() {
+                        if j == i {
+                            out.push('[');
+                            out.push_str(p);
+                            out.push(']');
+                        } else {
+                            out.push(vowel_class(p));
+                        }
+                    } else if j == i {
+                        out.push('.');
+                    }
+                }
+            }
+            Feature::Vowel(k) => {
+                let mut left = k.unsigned_abs();
+                let found = if k < 0 {
+                    (0..i).rev().find(|&j| {
+                        self.vowel_at[j].is_some() && {
+                            left -= 1;
+                            left == 0
+                        }
+                    })
+                } else {
+                    (i + 1..n).find(|&j| {
+                        self.vowel_at[j].is_some() && {
+                            left -= 1;
+                            left == 0
+                        }
+                    })
+                };
+                match found {
+                    Some(j) => out.push_str(&self.phones[j]),
+                    None => out.push('#'),
+                }
+            }
+            Feature::Beginning(k) => {
+                if i >= 4 {
+                    out.push('*');
+                } else {
+                    let k = usize::from(k).min(self.letters.len());
+                    out.extend(&self.letters[..k]);
+                    out.push('@');
+                    out.push(char::from(b'0' + i as u8));
+                }
+            }
             Feature::Place => out.push(match (i == 0, i + 1 == n) {
                 (true, true) => '1',
                 (true, false) => '<',
@@ -387,13 +628,17 @@ impl Prepared {
 
     fn key(&self, template: &[Feature], i: usize) -> String {
         let mut k = String::new();
+        self.key_into(template, i, &mut k);
+        k
+    }
+
+    fn key_into(&self, template: &[Feature], i: usize, k: &mut String) {
         for (x, f) in template.iter().enumerate() {
             if x > 0 {
                 k.push('|');
             }
-            self.value(*f, i, &mut k);
+            self.value(*f, i, k);
         }
-        k
     }
 }
 
@@ -415,10 +660,42 @@ impl Corrections {
     fn labels(
         &self,
         costs: &HashMap<String, f32>,
+        tables: &[Table],
         spelling: &str,
         phonemes: &[String],
     ) -> Vec<Option<&str>> {
         let word = Prepared::new(costs, self.unseen_cost, spelling, phonemes);
+        if let Some(w) = &self.weighted {
+            let mut scores: Vec<i64> = vec![0; w.labels.len()];
+            return (0..phonemes.len())
+                .map(|i| {
+                    let cands = w.candidates.get(&word.phones[i])?;
+                    let mut key = String::new();
+                    for c in cands {
+                        scores[usize::from(*c)] = 0;
+                    }
+                    for (t, (table, weights)) in w.tables.iter().zip(tables).enumerate() {
+                        key.clear();
+                        word.key_into(&table.template, i, &mut key);
+                        if let Some(ws) = weights.get(&hash_key(t, &key)) {
+                            for (l, x) in ws {
+                                scores[usize::from(*l)] += i64::from(*x);
+                            }
+                        }
+                    }
+                    let own = label(&ipa_to_visemes(&word.phones[i]));
+                    let mut best: Option<(i64, bool, u16)> = None;
+                    for &c in cands {
+                        let sc = scores[usize::from(c)];
+                        let is_own = w.labels[usize::from(c)] == own;
+                        if best.is_none_or(|(b, bo, _)| sc > b || (sc == b && is_own && !bo)) {
+                            best = Some((sc, is_own, c));
+                        }
+                    }
+                    best.map(|(_, _, c)| w.labels[usize::from(c)].as_str())
+                })
+                .collect();
+        }
         (0..phonemes.len())
             .map(|i| {
                 self.levels
@@ -437,20 +714,29 @@ impl Corrections {
     /// (stress marks kept); one whose shape a rule removes becomes `ʔ`,
     /// which takes the shape of the phoneme after it.
     pub fn correct(&self, spelling: &str, phonemes: &[String]) -> Vec<String> {
-        if phonemes.is_empty() || self.levels.is_empty() {
+        if phonemes.is_empty() || (self.levels.is_empty() && self.weighted.is_none()) {
             return phonemes.to_vec();
         }
         let costs = self.cost_map();
-        self.apply(&costs, spelling, phonemes)
+        self.apply(&costs, &self.tables(), spelling, phonemes)
+    }
+
+    fn tables(&self) -> Vec<Table> {
+        self.weighted
+            .iter()
+            .flat_map(|w| &w.tables)
+            .map(|t| unpack(&t.packed))
+            .collect()
     }
 
     fn apply(
         &self,
         costs: &HashMap<String, f32>,
+        tables: &[Table],
         spelling: &str,
         phonemes: &[String],
     ) -> Vec<String> {
-        self.labels(costs, spelling, phonemes)
+        self.labels(costs, tables, spelling, phonemes)
             .into_iter()
             .zip(phonemes)
             .map(|(rule, p)| match rule {
@@ -465,6 +751,7 @@ impl Corrections {
         Corrector {
             model: self,
             costs: self.cost_map(),
+            tables: self.tables(),
         }
     }
 }
@@ -473,15 +760,17 @@ impl Corrections {
 pub struct Corrector<'a> {
     model: &'a Corrections,
     costs: HashMap<String, f32>,
+    tables: Vec<Table>,
 }
 
 impl Corrector<'_> {
     /// See [`Corrections::correct`].
     pub fn correct(&self, spelling: &str, phonemes: &[String]) -> Vec<String> {
-        if phonemes.is_empty() || self.model.levels.is_empty() {
+        if phonemes.is_empty() || (self.model.levels.is_empty() && self.model.weighted.is_none()) {
             return phonemes.to_vec();
         }
-        self.model.apply(&self.costs, spelling, phonemes)
+        self.model
+            .apply(&self.costs, &self.tables, spelling, phonemes)
     }
 }
 
@@ -601,9 +890,9 @@ fn flush(labels: &mut [Vec<Viseme>], pending: &mut Vec<Viseme>, owner: Option<us
     }
 }
 
-/// Learns a [`Corrections`] table from `examples`.
-pub fn train(examples: &[Example], opts: &TrainOptions) -> Corrections {
-    // 1. Letter–phoneme alignment costs by hard EM.
+/// Letter–phoneme alignment costs by hard EM: the costs and the cost of an
+/// unseen pair.
+fn learn_alignment(examples: &[Example], em_rounds: usize) -> (HashMap<String, f32>, f32) {
     let words: Vec<(Vec<char>, Vec<String>)> = examples
         .iter()
         .map(|e| {
@@ -635,7 +924,7 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> Corrections {
             costs.insert(pair_key(None, Some(p)), 3.0);
         }
     }
-    for _ in 0..opts.em_rounds {
+    for _ in 0..em_rounds {
         let mut counts: HashMap<String, f64> = HashMap::new();
         let mut total = 0.0f64;
         for (letters, phones) in &words {
@@ -662,6 +951,13 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> Corrections {
             .map(|(k, c)| (k, ((-(c / total).ln()) as f32 * 100.0).round() / 100.0))
             .collect();
     }
+    (costs, unseen)
+}
+
+/// Learns a [`Corrections`] table from `examples`.
+pub fn train(examples: &[Example], opts: &TrainOptions) -> Corrections {
+    // 1. Letter–phoneme alignment costs by hard EM.
+    let (costs, unseen) = learn_alignment(examples, opts.em_rounds);
 
     // 2. Labels and features.
     let prepared: Vec<Prepared> = examples
@@ -728,7 +1024,329 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> Corrections {
         align_costs: costs.into_iter().collect(),
         unseen_cost: (unseen * 100.0).round() / 100.0,
         levels,
+        weighted: None,
     }
+}
+
+/// Settings of [`train_weighted`].
+#[derive(Clone, Debug)]
+pub struct WeightedOptions {
+    pub templates: Vec<Vec<Feature>>,
+    /// Passes of the averaged perceptron over the training words.
+    pub epochs: usize,
+    /// A context key is a feature only if it occurs this often in training.
+    pub min_count: u32,
+    /// A label is a candidate for a phoneme only if it is the reference
+    /// label of that phoneme this often in training.
+    pub min_label: u32,
+    /// Weights are the averaged weights times `scale`, rounded; those
+    /// smaller than `prune` in magnitude are dropped.
+    pub scale: f32,
+    pub prune: i32,
+    /// Keep only this many features (by how often they fire times their
+    /// largest weight), retraining on them; one round per number.
+    pub keep: Vec<usize>,
+    pub em_rounds: usize,
+}
+
+impl Default for WeightedOptions {
+    fn default() -> Self {
+        Self {
+            templates: weighted_templates(),
+            epochs: 6,
+            min_count: 2,
+            min_label: 2,
+            scale: 4.0,
+            prune: 2,
+            keep: vec![60_000],
+            em_rounds: 4,
+        }
+    }
+}
+
+/// [`default_templates`] and the word-level ones the weighted model gains
+/// from: the vowel's place among the word's vowels, the vowel pattern, the
+/// neighbouring vowels, the word's beginning.
+pub fn weighted_templates() -> Vec<Vec<Feature>> {
+    use Feature::*;
+    let mut t = default_templates();
+    t.extend([
+        vec![Phone(0), VowelIndex],
+        vec![Phone(0), Vowels],
+        vec![Phone(0), Letter(0), VowelIndex],
+        vec![Phone(0), Letter(0), Vowels],
+        vec![Phone(0), Beginning(2)],
+        vec![Phone(0), Beginning(3)],
+        vec![Letter(-1), Phone(0), Letter(0), Letter(1), Vowels],
+        vec![Phone(-1), Phone(0), Phone(1), Vowels],
+        vec![Phone(0), Vowel(-1)],
+        vec![Phone(0), Vowel(1)],
+        vec![Vowel(-1), Phone(0), Vowel(1)],
+        vec![Phone(0), Letter(0), Vowel(-1)],
+        vec![Phone(0), Letter(0), Vowel(1)],
+        vec![Vowel(-1), Phone(0), Letter(0), Vowel(1)],
+        vec![Vowel(-2), Vowel(-1), Phone(0), Vowel(1), Vowel(2)],
+        vec![Phone(0), Letter(0), Vowel(1), Vowel(2)],
+        vec![Phone(0), Letter(0), VowelIndex, Vowel(-1), Vowel(1)],
+    ]);
+    t
+}
+
+/// FNV-1a (64 bits) of a template's index and a key, folded to 32 bits.
+fn hash_key(template: usize, key: &str) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ template as u64;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32
+}
+
+/// Learns a [`Corrections`] table with a [`Weighted`] model: an averaged
+/// perceptron over every template's context keys, so evidence from several
+/// contexts adds up rather than the most specific matching one deciding.
+pub fn train_weighted(examples: &[Example], opts: &WeightedOptions) -> Corrections {
+    let (costs, unseen) = learn_alignment(examples, opts.em_rounds);
+    let prepared: Vec<Prepared> = examples
+        .iter()
+        .map(|e| Prepared::new(&costs, unseen, &e.spelling, &e.phonemes))
+        .collect();
+
+    // Labels, candidates.
+    let mut labels: Vec<String> = Vec::new();
+    let mut label_id: HashMap<String, u16> = HashMap::new();
+    let mut intern = |l: String, labels: &mut Vec<String>| -> u16 {
+        *label_id.entry(l.clone()).or_insert_with(|| {
+            labels.push(l);
+            (labels.len() - 1) as u16
+        })
+    };
+    // (word, i, truth, own)
+    let mut positions: Vec<(u32, u16, u16, u16)> = Vec::new();
+    let mut seen: HashMap<(String, u16), u32> = HashMap::new();
+    for (w, e) in examples.iter().enumerate() {
+        let refs = reference_labels(&e.phonemes, &e.truth);
+        for (i, (p, t)) in e.phonemes.iter().zip(refs).enumerate() {
+            let truth = intern(label(&t), &mut labels);
+            let own = intern(label(&ipa_to_visemes(p)), &mut labels);
+            *seen
+                .entry((prepared[w].phones[i].clone(), truth))
+                .or_default() += 1;
+            positions.push((w as u32, i as u16, truth, own));
+        }
+    }
+    let mut candidates: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+    for (w, i, _, own) in &positions {
+        let c = candidates
+            .entry(prepared[*w as usize].phones[usize::from(*i)].clone())
+            .or_default();
+        if !c.contains(own) {
+            c.push(*own);
+        }
+    }
+    let mut seen: Vec<_> = seen.into_iter().collect();
+    seen.sort();
+    for ((p, l), n) in seen {
+        if n >= opts.min_label {
+            let c = candidates.entry(p).or_default();
+            if !c.contains(&l) {
+                c.push(l);
+            }
+        }
+    }
+
+    // Features: (template, key) pairs frequent enough.
+    let mut counts: HashMap<u32, u32> = HashMap::new();
+    let mut key = String::new();
+    for (w, i, _, _) in &positions {
+        for (t, template) in opts.templates.iter().enumerate() {
+            key.clear();
+            prepared[*w as usize].key_into(template, usize::from(*i), &mut key);
+            *counts.entry(hash_key(t, &key)).or_default() += 1;
+        }
+    }
+    let mut feature_id: HashMap<u32, u32> = HashMap::new();
+    let mut feature_name: Vec<(usize, u32)> = Vec::new();
+    let mut feats: Vec<u32> = Vec::with_capacity(positions.len() * opts.templates.len());
+    let mut starts: Vec<usize> = Vec::with_capacity(positions.len() + 1);
+    for (w, i, _, _) in &positions {
+        starts.push(feats.len());
+        for (t, template) in opts.templates.iter().enumerate() {
+            key.clear();
+            prepared[*w as usize].key_into(template, usize::from(*i), &mut key);
+            let h = hash_key(t, &key);
+            if counts[&h] < opts.min_count {
+                continue;
+            }
+            let id = *feature_id.entry(h).or_insert_with(|| {
+                feature_name.push((t, h));
+                (feature_name.len() - 1) as u32
+            });
+            feats.push(id);
+        }
+    }
+    starts.push(feats.len());
+    drop(counts);
+    let cands: Vec<&[u16]> = positions
+        .iter()
+        .map(|(w, i, _, _)| candidates[&prepared[*w as usize].phones[usize::from(*i)]].as_slice())
+        .collect();
+
+    let mut fire: Vec<u32> = vec![0; feature_name.len()];
+    for &f in &feats {
+        fire[f as usize] += 1;
+    }
+    let (mut weights, mut time) = perceptron(
+        opts.epochs,
+        &positions,
+        &feats,
+        &starts,
+        &cands,
+        feature_name.len(),
+        labels.len(),
+        None,
+    );
+    for &keep in &opts.keep {
+        let mut importance: Vec<(f32, usize)> = weights
+            .iter()
+            .enumerate()
+            .map(|(f, ws)| {
+                let m = ws
+                    .iter()
+                    .map(|(_, w, u)| (w - u / time).abs())
+                    .fold(0f32, f32::max);
+                (m * fire[f] as f32, f)
+            })
+            .collect();
+        importance.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut allowed = vec![false; feature_name.len()];
+        for (imp, f) in importance.into_iter().take(keep) {
+            if imp > 0.0 {
+                allowed[f] = true;
+            }
+        }
+        (weights, time) = perceptron(
+            opts.epochs,
+            &positions,
+            &feats,
+            &starts,
+            &cands,
+            feature_name.len(),
+            labels.len(),
+            Some(&allowed),
+        );
+    }
+
+    let mut maps: Vec<BTreeMap<u32, Vec<(u16, i32)>>> = vec![BTreeMap::new(); opts.templates.len()];
+    for (f, ws) in weights.into_iter().enumerate() {
+        let kept: Vec<(u16, i32)> = ws
+            .into_iter()
+            .map(|(l, w, u)| (l, ((w - u / time) * opts.scale).round() as i32))
+            .filter(|(_, w)| w.abs() >= opts.prune.max(1))
+            .collect();
+        if !kept.is_empty() {
+            let (t, k) = feature_name[f];
+            maps[t].insert(k, kept);
+        }
+    }
+    let tables = opts
+        .templates
+        .iter()
+        .zip(&maps)
+        .map(|(t, m)| WeightTable {
+            template: t.clone(),
+            keys: m.len(),
+            packed: pack(m),
+        })
+        .collect();
+
+    Corrections {
+        about: String::new(),
+        align_costs: costs.into_iter().collect(),
+        unseen_cost: (unseen * 100.0).round() / 100.0,
+        levels: Vec::new(),
+        weighted: Some(Weighted {
+            labels,
+            candidates,
+            tables,
+        }),
+    }
+}
+
+type Weights = Vec<Vec<(u16, f32, f32)>>;
+
+/// The averaged perceptron: per feature, (label, weight, weight × time)
+/// pairs, and the final time (averaged weight: `w - u / time`). Features
+/// not `allowed` are left out.
+#[allow(clippy::too_many_arguments)]
+fn perceptron(
+    epochs: usize,
+    positions: &[(u32, u16, u16, u16)],
+    feats: &[u32],
+    starts: &[usize],
+    cands: &[&[u16]],
+    n_features: usize,
+    n_labels: usize,
+    allowed: Option<&[bool]>,
+) -> (Weights, f32) {
+    let mut weights: Weights = vec![Vec::new(); n_features];
+    let mut scores = vec![0f32; n_labels];
+    let mut order: Vec<usize> = (0..positions.len()).collect();
+    let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut time = 1f32;
+    for _ in 0..epochs {
+        for x in (1..order.len()).rev() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            order.swap(x, (rng % (x as u64 + 1)) as usize);
+        }
+        for &x in &order {
+            let (_, _, truth, own) = positions[x];
+            let fs = &feats[starts[x]..starts[x + 1]];
+            let cs = cands[x];
+            if !cs.contains(&truth) {
+                time += 1.0;
+                continue;
+            }
+            for &c in cs {
+                scores[usize::from(c)] = 0.0;
+            }
+            for &f in fs {
+                for &(l, w, _) in &weights[f as usize] {
+                    scores[usize::from(l)] += w;
+                }
+            }
+            let mut best = (f32::NEG_INFINITY, false, 0u16);
+            for &c in cs {
+                let sc = scores[usize::from(c)];
+                let is_own = c == own;
+                if sc > best.0 || (sc == best.0 && is_own && !best.1) {
+                    best = (sc, is_own, c);
+                }
+            }
+            let pred = best.2;
+            if pred != truth {
+                for &f in fs {
+                    if allowed.is_some_and(|a| !a[f as usize]) {
+                        continue;
+                    }
+                    let ws = &mut weights[f as usize];
+                    for (l, d) in [(truth, 1.0f32), (pred, -1.0)] {
+                        match ws.iter_mut().find(|e| e.0 == l) {
+                            Some(e) => {
+                                e.1 += d;
+                                e.2 += time * d;
+                            }
+                            None => ws.push((l, d, time * d)),
+                        }
+                    }
+                }
+            }
+            time += 1.0;
+        }
+    }
+    (weights, time)
 }
 
 #[cfg(test)]
@@ -859,5 +1477,63 @@ mod tests {
         // An empty model changes nothing.
         let p = ph("s t ɑ ɹ t ɪ d");
         assert_eq!(Corrections::default().correct("started", &p), p);
+    }
+    #[test]
+    fn packed_tables_round_trip() {
+        let mut t = BTreeMap::new();
+        t.insert(3u32, vec![(0u16, 5i32), (300, -70_000)]);
+        t.insert(u32::MAX, vec![(7, -1)]);
+        t.insert(1_000_000, vec![]);
+        let back = unpack(&pack(&t));
+        assert_eq!(back.len(), 3);
+        for (k, v) in &t {
+            assert_eq!(&back[k], v);
+        }
+        assert_eq!(unbase64(&base64(b"ab")), b"ab");
+        assert_eq!(unbase64(&base64(b"abcd")), b"abcd");
+        assert!(unpack("").is_empty());
+    }
+
+    #[test]
+    fn vowel_features() {
+        let w = Prepared::new(&HashMap::new(), 1.0, "added", &ph("æ d ə d"));
+        assert_eq!(w.key(&[Feature::VowelIndex], 0), "01");
+        assert_eq!(w.key(&[Feature::VowelIndex], 1), "-");
+        assert_eq!(w.key(&[Feature::Vowels], 2), "F[ə]");
+        assert_eq!(w.key(&[Feature::Vowel(1), Feature::Vowel(-1)], 1), "ə|æ");
+        assert_eq!(w.key(&[Feature::Vowel(-2)], 2), "#");
+        assert_eq!(w.key(&[Feature::Beginning(2)], 1), "ad@1");
+        assert_eq!(w.key(&[Feature::Beginning(2)], 3), "ad@3");
+    }
+
+    /// The weighted model learns the same context rule as the decision
+    /// list, through JSON.
+    #[test]
+    fn weighted_model_learns_a_context_rule() {
+        let mut examples = Vec::new();
+        for stem in ["want", "need", "land", "rest", "hint", "fold", "mend"] {
+            examples.push(Example {
+                spelling: format!("{stem}ed"),
+                phonemes: ph("w ɑ n t ɪ d"),
+                truth: vec![V::Ou, V::Aa, V::Nn, V::DD, V::E, V::DD],
+            });
+        }
+        for _ in 0..7 {
+            examples.push(Example {
+                spelling: "livid".into(),
+                phonemes: ph("l ɪ v ɪ d"),
+                truth: vec![V::Nn, V::Ih, V::FF, V::Ih, V::DD],
+            });
+        }
+        let model = train_weighted(&examples, &WeightedOptions::default());
+        let json = serde_json::to_string(&model).unwrap();
+        let model = Corrections::from_json(&json).unwrap();
+        assert!(model.weighted.is_some());
+        let out = model.corrector().correct("started", &ph("s t ɑ ɹ t ɪ d"));
+        assert_eq!(out[5], "ɛ", "{out:?}");
+        assert_eq!(out[..5], ph("s t ɑ ɹ t")[..]);
+        assert_eq!(model.correct("vivid", &ph("v ɪ v ɪ d")), ph("v ɪ v ɪ d"));
+        // A phoneme never seen in training is left as it is.
+        assert_eq!(model.correct("oz", &ph("ɒ z")), ph("ɒ z"));
     }
 }

@@ -5,9 +5,11 @@
 //! never at run time and never copied into the project).
 //!
 //! The words held out by `shared/cmu.rs` (the benchmark's evaluation words)
-//! are never read. Of the rest, a development part (another hash bucket)
-//! picks the rule threshold; the shipped table is then trained on all
-//! training words.
+//! are never read. Of the rest, a development part (a tenth, by hash)
+//! picks the model's size (the best that fits in `MAX_BYTES`) and is where
+//! the features were chosen; the shipped table is then trained on all
+//! training words. The earlier decision list is fitted too, for
+//! comparison.
 //!
 //! ```sh
 //! cargo run --release -p avatarium-tts --example train_g2p_corrections
@@ -15,7 +17,15 @@
 //! ```
 //!
 //! `--cache` keeps espeak's readings between runs (about 80 s to make);
-//! `SHOW_MISSES=1` lists the development and training words still missed.
+//! `SHOW_MISSES=1` lists the training words still missed.
+//!
+//! `G2P_EXPLORE=1` fits on the training words without the development
+//! part, prints the development scores and the most frequent label errors
+//! (with `SHOW_MISSES=1`, the words missed) and stops; `G2P_WEIGHTED=1`
+//! makes it the weighted model, `G2P_TEMPLATES` / `G2P_EXTRA` (see
+//! `parse_templates`), `G2P_MIN_GAIN`, `G2P_EPOCHS`, `G2P_MIN_COUNT`,
+//! `G2P_MIN_LABEL`, `G2P_SCALE`, `G2P_KEEP` (`60000` or `200000,60000`)
+//! and `G2P_PRUNE` change its settings.
 
 #[path = "shared/cmu.rs"]
 mod cmu;
@@ -26,12 +36,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use avatarium_lipsync::Viseme;
-use avatarium_lipsync::correction::{Corrections, Example, TrainOptions, train};
+use avatarium_lipsync::correction::{
+    Corrections, Example, Feature, TrainOptions, WeightedOptions, train, train_weighted,
+};
 use avatarium_lipsync::phonemes::words_to_visemes;
 use avatarium_tts::local::LocalTts;
 
-/// Thresholds tried on the development words.
-const MIN_GAINS: &[usize] = &[1, 2, 3, 5];
+/// Model sizes (features kept) tried on the development words; the best
+/// whose table fits in `MAX_BYTES` is shipped.
+const KEEPS: &[usize] = &[40_000, 60_000];
+const MAX_BYTES: usize = 1 << 20;
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -105,6 +119,98 @@ fn exact_rate(model: &Corrections, dev: &[Example]) -> (f64, f64) {
     (raw as f64 / n, fixed as f64 / n)
 }
 
+/// Templates written `P0 L-1 E2 B3 PL VI VW` (phone, letter, ending,
+/// beginning, place, vowel index, vowels), `;` between templates.
+fn parse_templates(spec: &str) -> Vec<Vec<Feature>> {
+    spec.split(';')
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            t.split_whitespace()
+                .map(|f| match f {
+                    "PL" => Feature::Place,
+                    "VI" => Feature::VowelIndex,
+                    "VW" => Feature::Vowels,
+                    _ => {
+                        let (kind, k) = f.split_at(1);
+                        let k: i8 = k.parse().unwrap_or_else(|_| panic!("bad feature {f}"));
+                        match kind {
+                            "P" => Feature::Phone(k),
+                            "L" => Feature::Letter(k),
+                            "E" => Feature::Ending(k as u8),
+                            "B" => Feature::Beginning(k as u8),
+                            "V" => Feature::Vowel(k),
+                            _ => panic!("bad feature {f}"),
+                        }
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn edit_distance(a: &[Viseme], b: &[Viseme]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, y) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(x != y))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Exact words and per-viseme accuracy (1 - edit distance / reference
+/// length), as the benchmark counts them; with `confusions`, the most
+/// frequent (espeak phoneme, ours, reference) label errors.
+fn scores(model: &Corrections, dev: &[Example], confusions: usize) -> (f64, f64) {
+    let corrector = model.corrector();
+    let (mut exact, mut dist, mut len) = (0usize, 0usize, 0usize);
+    let mut conf: HashMap<(String, String, String), usize> = HashMap::new();
+    for e in dev {
+        let fixed = corrector.correct(&e.spelling, &e.phonemes);
+        let ours = words_to_visemes(std::slice::from_ref(&fixed)).remove(0);
+        let d = edit_distance(&ours, &e.truth);
+        exact += usize::from(d == 0);
+        if d > 0 && confusions > 0 && std::env::var_os("SHOW_MISSES").is_some() {
+            let names = |v: &[Viseme]| v.iter().map(|v| v.name()).collect::<Vec<_>>().join(" ");
+            eprintln!(
+                "MISS {}: CMU {} | ours {} | espeak {}",
+                e.spelling,
+                names(&e.truth),
+                names(&ours),
+                e.phonemes.join(" ")
+            );
+        }
+        dist += d;
+        len += e.truth.len();
+        if confusions > 0 && d > 0 {
+            let refs = avatarium_lipsync::correction::reference_labels(&e.phonemes, &e.truth);
+            for ((p, f), r) in e.phonemes.iter().zip(&fixed).zip(refs) {
+                let names = |v: &[Viseme]| v.iter().map(|v| v.name()).collect::<Vec<_>>().join(" ");
+                let o = names(&avatarium_lipsync::phonemes::ipa_to_visemes(f));
+                let r = names(&r);
+                if o != r {
+                    *conf.entry((p.clone(), o, r)).or_default() += 1;
+                }
+            }
+        }
+    }
+    if confusions > 0 {
+        let mut v: Vec<_> = conf.into_iter().collect();
+        v.sort_by_key(|b| std::cmp::Reverse(b.1));
+        let total: usize = v.iter().map(|x| x.1).sum();
+        println!("  label errors: {total}");
+        for ((p, o, r), n) in v.into_iter().take(confusions) {
+            println!("    {n:5}  {p:6} ours [{o}] cmu [{r}]");
+        }
+    }
+    let n = dev.len().max(1) as f64;
+    (exact as f64 / n, 1.0 - dist as f64 / len.max(1) as f64)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let out_path = arg("--out").map_or_else(
@@ -146,48 +252,131 @@ async fn main() {
         dev.len()
     );
 
-    let mut best = (0.0, MIN_GAINS[0]);
-    for &min_gain in MIN_GAINS {
+    if std::env::var_os("G2P_EXPLORE").is_some() {
         let t = Instant::now();
-        let opts = TrainOptions {
-            min_gain,
-            ..TrainOptions::default()
-        };
-        let model = train(&fit, &opts);
-        let rules: usize = model.levels.iter().map(|l| l.rules.len()).sum();
-        let (raw, fixed) = exact_rate(&model, &dev);
-        println!(
-            "  min_gain {min_gain}: {rules} rules, development words exact {:.1}% (espeak alone {:.1}%), {:.1} s",
-            fixed * 100.0,
-            raw * 100.0,
-            t.elapsed().as_secs_f64()
-        );
-        if fixed > best.0 {
-            best = (fixed, min_gain);
+        let mut opts = TrainOptions::default();
+        if let Ok(spec) = std::env::var("G2P_TEMPLATES") {
+            opts.templates = parse_templates(&spec);
         }
+        if let Ok(extra) = std::env::var("G2P_EXTRA") {
+            opts.templates.extend(parse_templates(&extra));
+        }
+        if let Some(g) = std::env::var("G2P_MIN_GAIN")
+            .ok()
+            .and_then(|g| g.parse().ok())
+        {
+            opts.min_gain = g;
+        }
+        let model = if std::env::var_os("G2P_WEIGHTED").is_some() {
+            let mut w = WeightedOptions {
+                templates: opts.templates.clone(),
+                ..WeightedOptions::default()
+            };
+            let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f32>().ok());
+            if let Some(v) = env("G2P_EPOCHS") {
+                w.epochs = v as usize;
+            }
+            if let Some(v) = env("G2P_MIN_COUNT") {
+                w.min_count = v as u32;
+            }
+            if let Some(v) = env("G2P_MIN_LABEL") {
+                w.min_label = v as u32;
+            }
+            if let Some(v) = env("G2P_SCALE") {
+                w.scale = v;
+            }
+            if let Ok(v) = std::env::var("G2P_KEEP") {
+                w.keep = v.split(',').map(|k| k.parse().unwrap()).collect();
+            }
+            if let Some(v) = env("G2P_PRUNE") {
+                w.prune = v as i32;
+            }
+            train_weighted(&fit, &w)
+        } else {
+            train(&fit, &opts)
+        };
+        let rules: usize = model.levels.iter().map(|l| l.rules.len()).sum::<usize>()
+            + model
+                .weighted
+                .as_ref()
+                .map_or(0, |w| w.tables.iter().map(|t| t.keys).sum());
+        println!(
+            "  json {} KB",
+            serde_json::to_string(&model).unwrap().len() / 1024
+        );
+        let (e0, v0) = scores(&Corrections::default(), &dev, 0);
+        let (e, v) = scores(&model, &dev, 40);
+        println!(
+            "explore: {rules} rules, {:.1} s; dev exact {:.2}% per-viseme {:.2}% (espeak alone {:.2}% / {:.2}%)",
+            t.elapsed().as_secs_f64(),
+            e * 100.0,
+            v * 100.0,
+            e0 * 100.0,
+            v0 * 100.0
+        );
+        return;
     }
 
+    // The decision list (the earlier method) for comparison, then the
+    // weighted model, both fitted without the development words.
+    let t = Instant::now();
+    let list = train(&fit, &TrainOptions::default());
+    let (e, v) = scores(&list, &dev, 0);
+    println!(
+        "  decision list (min_gain 2): development words exact {:.1}%, per-viseme {:.2}%, {:.1} s",
+        e * 100.0,
+        v * 100.0,
+        t.elapsed().as_secs_f64()
+    );
+    let (e0, v0) = scores(&Corrections::default(), &dev, 0);
+    let opts = WeightedOptions::default();
+    let mut best: Option<(f64, usize)> = None;
+    for &keep in KEEPS {
+        let t = Instant::now();
+        let model = train_weighted(
+            &fit,
+            &WeightedOptions {
+                keep: vec![keep],
+                ..opts.clone()
+            },
+        );
+        let size = serde_json::to_string(&model).unwrap().len();
+        let (e, v) = scores(&model, &dev, 0);
+        println!(
+            "  weighted, {keep} features: {} KB, development words exact {:.1}%, per-viseme {:.2}% (espeak alone {:.1}%, {:.2}%), {:.1} s",
+            size / 1024,
+            e * 100.0,
+            v * 100.0,
+            e0 * 100.0,
+            v0 * 100.0,
+            t.elapsed().as_secs_f64()
+        );
+        if size <= MAX_BYTES && best.is_none_or(|(b, _)| v > b) {
+            best = Some((v, keep));
+        }
+    }
+    let keep = best.map_or(KEEPS[0], |(_, k)| k);
+
     let all: Vec<Example> = examples.into_iter().map(|(_, e)| e).collect();
-    let opts = TrainOptions {
-        min_gain: best.1,
-        ..TrainOptions::default()
-    };
-    let mut model = train(&all, &opts);
+    let mut model = train_weighted(
+        &all,
+        &WeightedOptions {
+            keep: vec![keep],
+            ..opts
+        },
+    );
     model.about = format!(
-        "Learned corrections of espeak-ng's en-us phonemes toward the CMU Pronouncing Dictionary's visemes; generated by crates/avatarium-tts/examples/train_g2p_corrections.rs from {} training words (CMU words whose FNV-1a hash is not 0 mod {}), min_gain {}.",
+        "Learned corrections of espeak-ng's en-us phonemes toward the CMU Pronouncing Dictionary's visemes: an averaged perceptron over context features, {keep} features kept; generated by crates/avatarium-tts/examples/train_g2p_corrections.rs from {} training words (CMU words whose FNV-1a hash is not 0 mod {}).",
         all.len(),
         cmu::HELD_OUT_MODULUS,
-        best.1
     );
     let (raw, fixed) = exact_rate(&model, &all);
     let json = serde_json::to_string(&model).unwrap();
     std::fs::write(&out_path, &json).unwrap();
-    let rules: usize = model.levels.iter().map(|l| l.rules.len()).sum();
     println!(
-        "wrote {} ({} KB, {rules} rules, min_gain {}); training words exact {:.1}% (espeak alone {:.1}%)",
+        "wrote {} ({} KB, {keep} features); training words exact {:.1}% (espeak alone {:.1}%)",
         out_path.display(),
         json.len() / 1024,
-        best.1,
         fixed * 100.0,
         raw * 100.0
     );

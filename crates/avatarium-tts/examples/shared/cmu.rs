@@ -18,9 +18,10 @@ use avatarium_lipsync::phonemes::{arpabet_to_ipa, words_to_visemes};
 /// A word is held out when the FNV-1a hash of its lower-case spelling is
 /// 0 modulo this.
 pub const HELD_OUT_MODULUS: u64 = 40;
-/// Words with this remainder are the development set the generator tunes
-/// its settings on (then it retrains on them too).
-pub const DEV_REMAINDER: u64 = 1;
+/// Words with a remainder in this range are the development set the
+/// generator tunes its settings on (then it retrains on them too): a tenth
+/// of the training words.
+pub const DEV_REMAINDERS: std::ops::RangeInclusive<u64> = 1..=4;
 
 pub fn fnv1a(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -36,7 +37,7 @@ pub fn is_held_out(word: &str) -> bool {
 }
 
 pub fn is_dev(word: &str) -> bool {
-    fnv1a(&word.to_ascii_lowercase()) % HELD_OUT_MODULUS == DEV_REMAINDER
+    DEV_REMAINDERS.contains(&(fnv1a(&word.to_ascii_lowercase()) % HELD_OUT_MODULUS))
 }
 
 pub fn path() -> Option<PathBuf> {
