@@ -354,3 +354,33 @@ async fn the_websocket_still_carries_events_and_an_interrupt_silences_the_stream
     );
     let _ = p.pc.close().await;
 }
+
+#[tokio::test]
+async fn while_a_peer_has_not_connected_the_socket_keeps_its_frames() {
+    let s = TestServer::start().await;
+    let (id, token) = new_session_with_token(&s).await;
+    let mut ws =
+        harness::ws_connect(&format!("ws://127.0.0.1:{}/ws/{id}?token={token}", s.port)).await;
+    // An answer the client never applies: the peer stays "connecting".
+    let mut p = TestPeer::new().await;
+    let offer = p.offer().await;
+    s.post(
+        "/v1/streaming.start",
+        None,
+        json!({"session_id": id, "sdp": {"type": "offer", "sdp": offer}}),
+    )
+    .await
+    .expect(200);
+    let mut frames = 0;
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while frames < 5 {
+        let v = tokio::time::timeout_at(until, harness::ws_next(&mut ws))
+            .await
+            .expect("frames on the socket")
+            .expect("open socket");
+        if v["type"] == "frame" {
+            frames += 1;
+        }
+    }
+    let _ = p.pc.close().await;
+}

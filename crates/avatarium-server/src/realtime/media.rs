@@ -48,6 +48,8 @@ const RTP_MTU: usize = 1200;
 /// A keyframe at least this often, so a receiver that lost one (or joined
 /// late) recovers without RTCP feedback.
 const KEYFRAME_EVERY_MS: f64 = 2000.0;
+/// A peer not connected this long after its answer is closed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the answer waits for this side's candidates.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Opus packet duration on the session clock.

@@ -514,11 +514,22 @@ pub async fn start_media(
     let (session, rt) = (session.clone(), state.realtime.clone());
     tokio::spawn(async move {
         let mut state = peer.subscribe_state();
-        if state
-            .wait_for(|s| *s != media::PeerState::Connecting)
-            .await
-            .is_ok_and(|s| *s == media::PeerState::Connected)
-        {
+        let settled = tokio::time::timeout(
+            media::CONNECT_TIMEOUT,
+            state.wait_for(|s| *s != media::PeerState::Connecting),
+        )
+        .await
+        .map(|r| r.is_ok_and(|s| *s == media::PeerState::Connected));
+        let connected = match settled {
+            Ok(connected) => connected,
+            Err(_) => {
+                // ICE never completed: give the session back to its sockets.
+                tracing::info!(session = %session.id, "peer connection timed out");
+                peer.close().await;
+                false
+            }
+        };
+        if connected {
             session.attach();
             rt.wake_pump();
             let _ = state.wait_for(|s| *s == media::PeerState::Closed).await;

@@ -93,9 +93,14 @@ pub fn start(rt: Weak<Inner>, renderer: Arc<Renderer>, wake: Arc<Wake>) {
 }
 
 fn encode(job: EncodeJob) {
-    // A session with a WebRTC peer gets its frames as H.264 on the peer's
-    // video track; its sockets carry events only.
-    if let Some(peer) = job.session.media() {
+    // A session with a connected WebRTC peer gets its frames as H.264 on
+    // the peer's video track; its sockets carry events only. Until the peer
+    // connects (or if it never does) the sockets keep their JPEGs.
+    if let Some(peer) = job
+        .session
+        .media()
+        .filter(|p| p.state() == super::media::PeerState::Connected)
+    {
         peer.push_frame(job.frame, job.pass_started);
         job.encoding.store(false, Ordering::Release);
         if let Some(rt) = job.rt.upgrade() {
