@@ -6,7 +6,7 @@
 // track and an Opus voice track. When that cannot work (no
 // RTCPeerConnection, the offer refused, no connection within a few
 // seconds) the session WebSocket carries the avatar instead: `frame`
-// events with base64 JPEGs (the server sends them only while no WebRTC
+// events with base64 JPEGs (the server sends them whenever no WebRTC
 // peer is connected) and `audio` events with base64 WAV.
 //
 // `fallbackPlan` is the decision, kept pure for the unit tests.
@@ -33,9 +33,9 @@ export interface FallbackPlan {
   /** Go on over the WebSocket (false: give up, e.g. the sign-in expired). */
   fallBack: boolean;
   /**
-   * Open a new session for the WebSocket: the old one holds a peer the
-   * server still counts as connecting (it sends its frames to no socket
-   * until that peer fails), or it is gone.
+   * Open a new session for the WebSocket: the old one is gone, or holds a
+   * peer the server keeps until its connect timeout (its frames already go
+   * to the socket meanwhile, but a fresh session starts clean).
    */
   newSession: boolean;
   /** Why WebRTC is not used, for people. */
