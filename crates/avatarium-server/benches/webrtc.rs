@@ -209,6 +209,62 @@ async fn rendered_instants(s: &TestServer, n: usize, change_offset_ms: f64) -> V
     out
 }
 
+/// What each path pays to encode one real avatar frame: H.264 (the WebRTC
+/// track) against JPEG + base64 (the WebSocket's `frame` event), on frames
+/// the peer decoded.
+async fn encode_costs(p: &TestPeer) {
+    use base64::Engine as _;
+    let frames: Vec<(u32, u32, Vec<u8>)> = p
+        .got
+        .frames
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .take(100)
+        .map(|f| (f.width, f.height, f.rgb.clone()))
+        .collect();
+    let Some((w, h, _)) = frames.first().cloned() else {
+        return;
+    };
+    let rgba: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|(_, _, rgb)| {
+            rgb.chunks(3)
+                .flat_map(|c| [c[0], c[1], c[2], 255])
+                .collect()
+        })
+        .collect();
+    let (h264_ms, jpeg_ms) = tokio::task::spawn_blocking(move || {
+        let mut enc = avatarium_media::H264Encoder::new(w, h, 25.0, 983_000).unwrap();
+        let _ = enc.encode_rgba(&rgba[0], true);
+        let t = Instant::now();
+        for f in &rgba {
+            let _ = enc.encode_rgba(f, false).unwrap();
+        }
+        let h264 = t.elapsed().as_secs_f64() * 1000.0 / rgba.len() as f64;
+        let t = Instant::now();
+        for f in &rgba {
+            let img = image::RgbaImage::from_raw(w, h, f.clone()).unwrap();
+            let rgb = image::DynamicImage::ImageRgba8(img).to_rgb8();
+            let mut out = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
+                .encode_image(&rgb)
+                .unwrap();
+            let _ = base64::engine::general_purpose::STANDARD.encode(&out);
+        }
+        let jpeg = t.elapsed().as_secs_f64() * 1000.0 / rgba.len() as f64;
+        (h264, jpeg)
+    })
+    .await
+    .unwrap();
+    println!(
+        "    encoding one {w}×{h} avatar frame ({} frames): H.264 {h264_ms:.2} ms, JPEG q80 + base64 {jpeg_ms:.2} ms ({:.2}×)",
+        frames.len(),
+        h264_ms / jpeg_ms
+    );
+}
+
 fn pct(v: &[f64], p: f64) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
@@ -309,11 +365,12 @@ async fn glass_to_glass(s: &TestServer, n: usize) {
             .join(", ")
     );
     println!(
-        "    baseline, the same detection on the frames' own clock instants (WebSocket session, no transport): p50 {:.1} ms, mean {:.1} ms → transport, decode and pacing add p50 {:.1} ms",
+        "    baseline, the same detection on JPEG frames' own clock instants (a WebSocket session: rendering, detection and frame spacing, no transport): p50 {:.1} ms, mean {:.1} ms; difference of the medians {:+.1} ms (this method resolves about one frame interval)",
         pct(&base, 0.5),
         base.iter().sum::<f64>() / base.len() as f64,
         pct(&lat, 0.5) - pct(&base, 0.5)
     );
+    encode_costs(&p).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -422,11 +479,16 @@ async fn cpu_per_stream(s: &TestServer, full: bool) {
         "    1 WebSocket session (JPEG frames, the baseline): {ws_cpu:.2} ({:.1} frames/s received)",
         ws_frames as f64 / (window.as_secs_f64() + 3.0)
     );
+    let ws_fps = ws_frames as f64 / (window.as_secs_f64() + 3.0);
+    let ws_per_frame = (ws_cpu - idle) * 1000.0 / ws_fps.max(1e-3);
+    println!("    → {ws_per_frame:.1} ms of CPU per delivered WebSocket frame");
     for (k, server, peer, fps) in &rows {
+        let total_fps: f64 = fps.iter().sum();
+        let per_frame = (server - idle) * 1000.0 / total_fps.max(1e-3);
         println!(
-            "    {k} WebRTC stream(s): {server:.2} → {:.2} per stream over idle ({:.2}× the WebSocket session's); decoded at {} fps; the receiving peers used {peer:.2}",
+            "    {k} WebRTC stream(s): {server:.2} → {:.2} per stream over idle; {per_frame:.1} ms of CPU per delivered frame ({:.2}× the WebSocket's); decoded at {} fps; the receiving peers used {peer:.2}",
             (server - idle) / *k as f64,
-            (server - idle) / *k as f64 / (ws_cpu - idle).max(1e-3),
+            per_frame / ws_per_frame.max(1e-3),
             fps.iter()
                 .map(|f| format!("{f:.1}"))
                 .collect::<Vec<_>>()
