@@ -799,7 +799,7 @@ async fn session_endpoints_answer_in_003_shapes() {
         .expect(404);
     assert_eq!(e.error_code(), "SESSION_NOT_FOUND");
 
-    // WebRTC is not there yet: the error says where to go instead.
+    // streaming.start needs a real offer (WebRTC itself: tests/webrtc.rs).
     let e = s
         .post(
             "/v1/streaming.start",
@@ -807,13 +807,13 @@ async fn session_endpoints_answer_in_003_shapes() {
             json!({"session_id": id, "sdp": {"type": "offer", "sdp": "v=0"}}),
         )
         .await
-        .expect(501);
-    assert_eq!(e.error_code(), "NOT_IMPLEMENTED");
+        .expect(400);
+    assert_eq!(e.error_code(), "BAD_REQUEST");
     assert!(
         e.body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains(&format!("/ws/{id}")),
+            .contains("no audio or video"),
         "{}",
         e.body
     );
