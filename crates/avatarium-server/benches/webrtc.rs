@@ -32,7 +32,6 @@ use avatarium_lipsync::Viseme;
 use avatarium_tts::{SpeechRequest, TtsEngine, local::LocalTts};
 use harness::TestServer;
 use peer::{TestPeer, mouth_darkness};
-use webrtc::peer_connection::RTCPeerConnectionState;
 
 const VOICE: &str = "en-us+f3";
 const UTTERANCE: &str = "Ah, that is all.";
@@ -40,16 +39,20 @@ const UTTERANCE: &str = "Ah, that is all.";
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     // The server and the receiving peers run on separate runtimes with
-    // named threads, so the server's CPU time can be told apart.
+    // named threads, so the server's CPU time can be told apart; blocking
+    // threads are kept alive, since a thread that exits takes its CPU time
+    // out of /proc mid-measurement.
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("bench-server")
+        .thread_keep_alive(Duration::from_secs(3600))
         .enable_all()
         .build()
         .expect("a runtime");
     let peer_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("bench-peer")
+        .thread_keep_alive(Duration::from_secs(3600))
         .enable_all()
         .build()
         .expect("a runtime");
@@ -81,24 +84,7 @@ async fn new_session(s: &TestServer) -> (String, String) {
 }
 
 async fn connect_peer(s: &TestServer, id: &str) -> TestPeer {
-    let mut p = TestPeer::new().await;
-    let offer = p.offer().await;
-    let r = s
-        .post(
-            "/v1/streaming.start",
-            None,
-            json!({"session_id": id, "sdp": {"type": "offer", "sdp": offer}}),
-        )
-        .await
-        .expect(200);
-    p.accept(r.body["sdp"]["sdp"].as_str().unwrap().to_string())
-        .await;
-    assert!(
-        p.wait_state(Duration::from_secs(20), |s| s
-            == RTCPeerConnectionState::Connected)
-            .await,
-        "peer connected"
-    );
+    let (p, _) = peer::connect(&s.base, id).await;
     assert!(p.wait_frames(5, Duration::from_secs(60)).await, "frames");
     p
 }

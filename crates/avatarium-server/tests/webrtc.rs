@@ -37,19 +37,7 @@ async fn new_session_with_token(s: &TestServer) -> (String, String) {
 
 /// Offers, gets the answer and waits for the connection.
 async fn connect(s: &TestServer, id: &str) -> TestPeer {
-    let mut p = TestPeer::new().await;
-    let offer = p.offer().await;
-    let r = s
-        .post(
-            "/v1/streaming.start",
-            None,
-            json!({"session_id": id, "sdp": {"type": "offer", "sdp": offer}}),
-        )
-        .await
-        .expect(200);
-    assert_eq!(r.body["status"], "started");
-    assert_eq!(r.body["sdp"]["type"], "answer");
-    let answer = r.body["sdp"]["sdp"].as_str().unwrap().to_string();
+    let (p, answer) = peer::connect(&s.base, id).await;
     assert!(
         answer.contains("a=candidate:"),
         "the answer carries candidates"
@@ -57,14 +45,6 @@ async fn connect(s: &TestServer, id: &str) -> TestPeer {
     assert!(
         answer.to_ascii_lowercase().contains("h264/90000"),
         "H.264 is chosen though the offer lists VP8 first"
-    );
-    p.accept(answer).await;
-    assert!(
-        p.wait_state(Duration::from_secs(15), |s| s
-            == RTCPeerConnectionState::Connected)
-            .await,
-        "connected; state {:?}",
-        p.state()
     );
     p
 }

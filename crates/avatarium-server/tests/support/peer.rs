@@ -234,6 +234,37 @@ impl TestPeer {
     }
 }
 
+/// Offers to the server at `base` (`http://127.0.0.1:PORT`) for session
+/// `id` with `streaming.start`, applies the answer and waits for the
+/// connection. Returns the peer and the answer's SDP.
+pub async fn connect(base: &str, id: &str) -> (TestPeer, String) {
+    let mut p = TestPeer::new().await;
+    let offer = p.offer().await;
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/v1/streaming.start"))
+        .json(&serde_json::json!({"session_id": id, "sdp": {"type": "offer", "sdp": offer}}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "started");
+    assert_eq!(r["sdp"]["type"], "answer");
+    let answer = r["sdp"]["sdp"].as_str().unwrap().to_string();
+    p.accept(answer.clone()).await;
+    assert!(
+        p.wait_state(Duration::from_secs(20), |s| s
+            == RTCPeerConnectionState::Connected)
+            .await,
+        "connected; state {:?}",
+        p.state()
+    );
+    (p, answer)
+}
+
 /// Dark pixels in the lower middle of an RGB frame, where the mouth is: an
 /// open mouth shows its dark inside; closed lips and skin are far brighter.
 pub fn mouth_darkness(width: u32, height: u32, rgb: &[u8]) -> usize {
