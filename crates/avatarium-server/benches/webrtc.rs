@@ -158,8 +158,7 @@ fn jpeg_darkness(jpeg: &[u8]) -> usize {
 /// own instant is (detection and frame spacing, no transport at all).
 async fn rendered_instants(s: &TestServer, n: usize, change_offset_ms: f64) -> Vec<f64> {
     let (id, token) = new_session(s).await;
-    let url = format!("ws://127.0.0.1:{}/ws/{id}?token={token}", s.port);
-    let mut ws = harness::ws_connect(&url).await;
+    let mut ws = s.session_ws(&id, &token).await;
     let mut out = Vec::new();
     for _ in 0..n {
         let mut seen: Vec<(f64, usize)> = Vec::new();
@@ -278,8 +277,7 @@ async fn glass_to_glass(s: &TestServer, n: usize) {
     let change_offset_ms = f64::from(open.start) - anticipation;
 
     let (id, token) = new_session(s).await;
-    let url = format!("ws://127.0.0.1:{}/ws/{id}?token={token}", s.port);
-    let mut ws = harness::ws_connect(&url).await;
+    let mut ws = s.session_ws(&id, &token).await;
     let p = connect_peer(s, &id).await;
     let mut lat = Vec::new();
     for _ in 0..n {
@@ -408,8 +406,7 @@ async fn cpu_per_stream(s: &TestServer, full: bool) {
 
     // Baseline: one session streaming JPEG frames over its WebSocket.
     let (id, token) = new_session(s).await;
-    let url = format!("ws://127.0.0.1:{}/ws/{id}?token={token}", s.port);
-    let mut ws = harness::ws_connect(&url).await;
+    let mut ws = s.session_ws(&id, &token).await;
     let counting = tokio::spawn(async move {
         let mut frames = 0u64;
         while let Some(Ok(m)) = ws.next().await {

@@ -170,9 +170,8 @@ async fn new_session(s: &TestServer, body: Value) -> (String, String) {
 
 impl Client {
     async fn connect(s: &TestServer, id: &str, token: &str) -> Self {
-        let url = format!("ws://127.0.0.1:{}/ws/{id}?token={token}", s.port);
         Self {
-            ws: harness::ws_connect(&url).await,
+            ws: s.session_ws(id, token).await,
             frames: Vec::new(),
             events: Vec::new(),
         }

@@ -264,8 +264,7 @@ async fn bad_and_unsupported_offers_get_400_in_the_envelope() {
 async fn the_websocket_still_carries_events_and_an_interrupt_silences_the_stream() {
     let s = TestServer::start().await;
     let (id, token) = new_session_with_token(&s).await;
-    let mut ws =
-        harness::ws_connect(&format!("ws://127.0.0.1:{}/ws/{id}?token={token}", s.port)).await;
+    let mut ws = s.session_ws(&id, &token).await;
     let p = connect(&s, &id).await;
     assert!(p.wait_frames(5, Duration::from_secs(30)).await);
     // Frames sent before the peer connected are read away: once it is up,
@@ -339,8 +338,7 @@ async fn the_websocket_still_carries_events_and_an_interrupt_silences_the_stream
 async fn while_a_peer_has_not_connected_the_socket_keeps_its_frames() {
     let s = TestServer::start().await;
     let (id, token) = new_session_with_token(&s).await;
-    let mut ws =
-        harness::ws_connect(&format!("ws://127.0.0.1:{}/ws/{id}?token={token}", s.port)).await;
+    let mut ws = s.session_ws(&id, &token).await;
     // An answer the client never applies: the peer stays "connecting".
     let mut p = TestPeer::new().await;
     let offer = p.offer().await;

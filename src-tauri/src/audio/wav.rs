@@ -22,24 +22,11 @@ impl Pcm {
     }
 }
 
-/// Mono samples (-1..1, clipped) as a 16-bit PCM WAV file.
+/// Mono samples (-1..1, clipped) as a 16-bit PCM WAV file, written by the
+/// voice's own WAV writer.
 pub fn encode_pcm16(samples: &[f32], sample_rate: u32) -> Vec<u8> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut out = Cursor::new(Vec::with_capacity(44 + samples.len() * 2));
-    {
-        // Writing into a Vec cannot fail, short of a 4 GiB file.
-        let mut w = hound::WavWriter::new(&mut out, spec).expect("WAV header into memory");
-        for &s in samples {
-            w.write_sample(to_i16(s)).expect("WAV sample into memory");
-        }
-        w.finalize().expect("WAV into memory");
-    }
-    out.into_inner()
+    let pcm: Vec<i16> = samples.iter().map(|&s| to_i16(s)).collect();
+    avatarium_tts::wav::encode_wav(&pcm, sample_rate)
 }
 
 fn to_i16(s: f32) -> i16 {

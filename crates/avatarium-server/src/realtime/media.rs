@@ -13,7 +13,7 @@
 //! and host addresses, plus STUN/TURN from `ice_servers` when configured).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -282,9 +282,6 @@ pub struct MediaPeer {
     /// from it.
     clock_zero: Instant,
     closing: AtomicBool,
-    pub frames_sent: AtomicU64,
-    pub frames_dropped: AtomicU64,
-    pub audio_packets: AtomicU64,
 }
 
 struct Handler {
@@ -405,61 +402,12 @@ pub async fn answer(
             .await
             .map_err(internal)?,
     );
-    let fail = |pc: Arc<dyn PeerConnection>, e: OfferError| async move {
-        let _ = pc.close().await;
-        e
-    };
-    let video = if shape.has_video {
-        match add_track(&pc, RtpCodecKind::Video, h264_codec("42e01f"), session_id).await {
-            Ok(v) => Some(v),
-            Err(e) => return Err(fail(pc, e).await),
-        }
-    } else {
-        None
-    };
-    let audio = if shape.has_audio {
-        match add_track(&pc, RtpCodecKind::Audio, opus_codec(), session_id).await {
-            Ok(a) => Some(a),
-            Err(e) => return Err(fail(pc, e).await),
-        }
-    } else {
-        None
-    };
-    if let Err(e) = pc.set_remote_description(offer).await {
-        let e = OfferError::Bad(format!("The SDP offer was refused: {e}"));
-        return Err(fail(pc, e).await);
-    }
-    let answer = match pc.create_answer(None).await {
-        Ok(a) => a,
+    let negotiated = match negotiate(&pc, &shape, offer, session_id, &mut gathered_rx).await {
+        Ok(n) => n,
         Err(e) => {
-            let e = OfferError::Bad(format!("No answer fits this offer: {e}"));
-            return Err(fail(pc, e).await);
+            let _ = pc.close().await;
+            return Err(e);
         }
-    };
-    if let Err(e) = pc.set_local_description(answer).await {
-        return Err(fail(pc, internal(e)).await);
-    }
-    // Non-trickle: the answer carries every candidate gathered in time.
-    let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered_rx.wait_for(|g| *g)).await;
-    let Some(local) = pc.local_description().await else {
-        return Err(fail(pc, internal("no local description after answering")).await);
-    };
-    let video = match video {
-        Some(v) => match negotiated_payload_type(&v).await {
-            Some(pt) => Some((v, pt)),
-            None => {
-                let e = OfferError::Bad(
-                    "Unsupported offer: no H.264 packetization-mode=1 codec was agreed for video"
-                        .into(),
-                );
-                return Err(fail(pc, e).await);
-            }
-        },
-        None => None,
-    };
-    let audio = match audio {
-        Some(a) => negotiated_payload_type(&a).await.map(|pt| (a, pt)),
-        None => None,
     };
     let (frames, frames_rx) = mpsc::channel(2);
     let peer = Arc::new(MediaPeer {
@@ -469,17 +417,76 @@ pub async fn answer(
         audio: Mutex::new(AudioPlan::default()),
         clock_zero,
         closing: AtomicBool::new(false),
-        frames_sent: AtomicU64::new(0),
-        frames_dropped: AtomicU64::new(0),
-        audio_packets: AtomicU64::new(0),
     });
-    if let Some((v, pt)) = video {
+    if let Some((v, pt)) = negotiated.video {
         tokio::spawn(video_loop(Arc::downgrade(&peer), v, pt, frames_rx, observe));
     }
-    if let Some((a, pt)) = audio {
+    if let Some((a, pt)) = negotiated.audio {
         tokio::spawn(audio_loop(Arc::downgrade(&peer), a, pt));
     }
-    Ok((peer, local.sdp))
+    Ok((peer, negotiated.sdp))
+}
+
+/// What a negotiation agreed: the answer and each track with its payload
+/// type.
+struct Negotiated {
+    sdp: String,
+    video: Option<(Sending, u8)>,
+    audio: Option<(Sending, u8)>,
+}
+
+/// Adds the tracks the offer can receive, answers it and waits for this
+/// side's candidates. The caller closes `pc` on error.
+async fn negotiate(
+    pc: &Arc<dyn PeerConnection>,
+    shape: &OfferShape,
+    offer: RTCSessionDescription,
+    session_id: &str,
+    gathered: &mut watch::Receiver<bool>,
+) -> Result<Negotiated, OfferError> {
+    let video = match shape.has_video {
+        true => Some(add_track(pc, RtpCodecKind::Video, h264_codec("42e01f"), session_id).await?),
+        false => None,
+    };
+    let audio = match shape.has_audio {
+        true => Some(add_track(pc, RtpCodecKind::Audio, opus_codec(), session_id).await?),
+        false => None,
+    };
+    pc.set_remote_description(offer)
+        .await
+        .map_err(|e| OfferError::Bad(format!("The SDP offer was refused: {e}")))?;
+    let answer = pc
+        .create_answer(None)
+        .await
+        .map_err(|e| OfferError::Bad(format!("No answer fits this offer: {e}")))?;
+    pc.set_local_description(answer).await.map_err(internal)?;
+    // Non-trickle: the answer carries every candidate gathered in time.
+    let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.wait_for(|g| *g)).await;
+    let local = pc
+        .local_description()
+        .await
+        .ok_or_else(|| internal("no local description after answering"))?;
+    let video = match video {
+        Some(v) => {
+            let pt = negotiated_payload_type(&v).await.ok_or_else(|| {
+                OfferError::Bad(
+                    "Unsupported offer: no H.264 packetization-mode=1 codec was agreed for video"
+                        .into(),
+                )
+            })?;
+            Some((v, pt))
+        }
+        None => None,
+    };
+    let audio = match audio {
+        Some(a) => negotiated_payload_type(&a).await.map(|pt| (a, pt)),
+        None => None,
+    };
+    Ok(Negotiated {
+        sdp: local.sdp,
+        video,
+        audio,
+    })
 }
 
 impl MediaPeer {
@@ -500,22 +507,18 @@ impl MediaPeer {
         self.clock_zero + Duration::from_secs_f64(t_ms.max(0.0) / 1000.0)
     }
 
-    /// Hands a rendered frame to the video track; dropped (and counted)
-    /// when the encoder is still busy with earlier ones.
-    pub fn push_frame(&self, frame: Frame, pass_started: Instant) {
-        if self.state() != PeerState::Connected {
-            return;
-        }
-        if self
-            .frames
-            .try_send(VideoJob {
-                frame,
-                pass_started,
-            })
-            .is_err()
-        {
-            self.frames_dropped.fetch_add(1, Ordering::Relaxed);
-        }
+    /// Hands a rendered frame to the video track. False when it was
+    /// dropped: not connected, or the encoder is still busy with earlier
+    /// frames.
+    pub fn push_frame(&self, frame: Frame, pass_started: Instant) -> bool {
+        self.state() == PeerState::Connected
+            && self
+                .frames
+                .try_send(VideoJob {
+                    frame,
+                    pass_started,
+                })
+                .is_ok()
     }
 
     /// Schedules speech to be heard from clock `start_ms`.
@@ -642,9 +645,6 @@ async fn video_loop(
                 tracing::debug!(error = %e, "video RTP write");
             }
         }
-        if let Some(p) = peer.upgrade() {
-            p.frames_sent.fetch_add(1, Ordering::Relaxed);
-        }
     }
 }
 
@@ -695,8 +695,8 @@ async fn audio_loop(peer: std::sync::Weak<MediaPeer>, out: Sending, pt: u8) {
         let ts = base.wrapping_add((t * AUDIO_CLOCK).round() as u32);
         let pkt = rtp_packet(pt, seq, ts, out.ssrc, false, Bytes::from(packet));
         seq = seq.wrapping_add(1);
-        if out.track.write_rtp(pkt).await.is_ok() {
-            p.audio_packets.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = out.track.write_rtp(pkt).await {
+            tracing::debug!(error = %e, "audio RTP write");
         }
         drop(p);
         t += AUDIO_TICK_MS;

@@ -101,10 +101,15 @@ fn encode(job: EncodeJob) {
         .media()
         .filter(|p| p.state() == super::media::PeerState::Connected)
     {
-        peer.push_frame(job.frame, job.pass_started);
+        let sent = peer.push_frame(job.frame, job.pass_started);
         job.encoding.store(false, Ordering::Release);
         if let Some(rt) = job.rt.upgrade() {
-            rt.frames_sent.fetch_add(1, Ordering::Relaxed);
+            let counter = if sent {
+                &rt.frames_sent
+            } else {
+                &rt.frames_skipped
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
         }
         return;
     }

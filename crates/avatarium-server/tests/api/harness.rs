@@ -111,6 +111,17 @@ impl TestServer {
         }
     }
 
+    /// A realtime session's WebSocket, authorised by its access token
+    /// (the realtime and WebRTC tests; the API tests open none).
+    #[allow(dead_code)]
+    pub async fn session_ws(&self, id: &str, token: &str) -> Ws {
+        ws_connect(&format!(
+            "ws://127.0.0.1:{}/ws/{id}?token={token}",
+            self.port
+        ))
+        .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
