@@ -1,4 +1,5 @@
-//! One run, three measurements (`cargo bench -p avatarium-tts --bench speech`):
+//! One run, four measurements (`cargo bench -p avatarium-tts --bench speech`;
+//! `SPEECH_BENCH=ab` for some of them):
 //!
 //! (a) speed of the local voice, visemes and word timings included, against
 //!     the bare `espeak-ng` CLI on the same ~2,000-word passage;
@@ -463,10 +464,21 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // `SPEECH_BENCH=ab` runs parts (a) and (b) only: what a change to the
+    // G2P correction needs, without the minutes of the audio parts.
+    let parts = std::env::var("SPEECH_BENCH").unwrap_or_else(|_| "abcd".into());
     rt.block_on(async {
-        speed(&tokio::runtime::Handle::current()).await;
-        cmu_accuracy().await;
-        audio_accuracy().await;
-        text_alignment().await;
+        if parts.contains('a') {
+            speed(&tokio::runtime::Handle::current()).await;
+        }
+        if parts.contains('b') {
+            cmu_accuracy().await;
+        }
+        if parts.contains('c') {
+            audio_accuracy().await;
+        }
+        if parts.contains('d') {
+            text_alignment().await;
+        }
     });
 }
