@@ -31,7 +31,10 @@
 //!    Evidence from every context adds up instead of the most specific
 //!    matching one deciding alone. To keep the table small, only the
 //!    features that matter most (the largest weights) are kept and the
-//!    model is retrained on them; the weights are
+//!    model is retrained on them, as eight perceptrons on different
+//!    shuffles of the training phonemes, updated until the reference
+//!    label wins by a margin of 1, whose averaged weights are averaged
+//!    (an ensemble at the run-time cost of one model); the weights are
 //!    stored packed, under 32-bit hashes of the keys.
 //!
 //! The result is a small table ([`Corrections`], JSON) and a pure function
@@ -1090,6 +1093,14 @@ pub struct WeightedOptions {
     /// At most this many (label, weight) pairs per key, the largest.
     pub max_pairs: usize,
     pub em_rounds: usize,
+    /// The final round trains this many perceptrons, each on its own
+    /// shuffles, and ships the mean of their averaged weights.
+    pub models: usize,
+    /// Update also when the reference label wins by less than this.
+    pub margin: f32,
+    /// Each of the `models` perceptrons sees this share of the training
+    /// phonemes (by hash, per model; 1: all).
+    pub sample: f32,
 }
 
 impl Default for WeightedOptions {
@@ -1105,6 +1116,13 @@ impl Default for WeightedOptions {
             keep_power: 0.0,
             max_pairs: usize::MAX,
             em_rounds: 4,
+            // Development per-viseme accuracy 94.41% with one plain
+            // perceptron; 94.53% with a margin of 1, 94.53% with four models,
+            // 94.57% with eight, 94.59% with both (a margin of 3, or each
+            // model on 80% of the phonemes, did worse).
+            models: 8,
+            margin: 1.0,
+            sample: 1.0,
         }
     }
 }
@@ -1265,25 +1283,30 @@ pub fn train_weighted(examples: &[Example], opts: &WeightedOptions) -> Correctio
     for &f in &feats {
         fire[f as usize] += 1;
     }
-    let (mut weights, mut time) = perceptron(
-        opts.epochs,
-        &positions,
-        &feats,
-        &starts,
-        &cands,
-        feature_name.len(),
-        labels.len(),
-        None,
-    );
-    for &keep in &opts.keep {
+    let run = |seed: u64, allowed: Option<&[bool]>| {
+        let (weights, time) = perceptron(
+            opts.epochs,
+            &positions,
+            &feats,
+            &starts,
+            &cands,
+            feature_name.len(),
+            labels.len(),
+            allowed,
+            seed,
+            opts.margin,
+            opts.sample,
+        );
+        averaged(weights, time)
+    };
+    let mut weights = run(0, None);
+    let rounds = opts.keep.len();
+    for (round, &keep) in opts.keep.iter().enumerate() {
         let mut importance: Vec<(f32, usize)> = weights
             .iter()
             .enumerate()
             .map(|(f, ws)| {
-                let m = ws
-                    .iter()
-                    .map(|(_, w, u)| (w - u / time).abs())
-                    .fold(0f32, f32::max);
+                let m = ws.iter().map(|(_, w)| w.abs()).fold(0f32, f32::max);
                 (m * (fire[f] as f32).powf(opts.keep_power), f)
             })
             .collect();
@@ -1294,23 +1317,37 @@ pub fn train_weighted(examples: &[Example], opts: &WeightedOptions) -> Correctio
                 allowed[f] = true;
             }
         }
-        (weights, time) = perceptron(
-            opts.epochs,
-            &positions,
-            &feats,
-            &starts,
-            &cands,
-            feature_name.len(),
-            labels.len(),
-            Some(&allowed),
-        );
+        let models = if round + 1 == rounds {
+            opts.models.max(1)
+        } else {
+            1
+        };
+        weights = run(0, Some(&allowed));
+        for seed in 1..models as u64 {
+            let more = run(seed, Some(&allowed));
+            for (ws, ms) in weights.iter_mut().zip(more) {
+                for (l, w) in ms {
+                    match ws.iter_mut().find(|e| e.0 == l) {
+                        Some(e) => e.1 += w,
+                        None => ws.push((l, w)),
+                    }
+                }
+            }
+        }
+        if models > 1 {
+            for ws in &mut weights {
+                for e in ws {
+                    e.1 /= models as f32;
+                }
+            }
+        }
     }
 
     let mut maps: Vec<BTreeMap<u32, Vec<(u16, i32)>>> = vec![BTreeMap::new(); opts.templates.len()];
     for (f, ws) in weights.into_iter().enumerate() {
         let mut kept: Vec<(u16, i32)> = ws
             .into_iter()
-            .map(|(l, w, u)| (l, ((w - u / time) * opts.scale).round() as i32))
+            .map(|(l, w)| (l, (w * opts.scale).round() as i32))
             .filter(|(_, w)| w.abs() >= opts.prune.max(1))
             .collect();
         kept.sort_by_key(|(l, w)| (std::cmp::Reverse(w.abs()), *l));
@@ -1346,6 +1383,14 @@ pub fn train_weighted(examples: &[Example], opts: &WeightedOptions) -> Correctio
 
 type Weights = Vec<Vec<(u16, f32, f32)>>;
 
+/// The averaged weights, `w - u / time`, of a perceptron's run.
+fn averaged(weights: Weights, time: f32) -> Vec<Vec<(u16, f32)>> {
+    weights
+        .into_iter()
+        .map(|ws| ws.into_iter().map(|(l, w, u)| (l, w - u / time)).collect())
+        .collect()
+}
+
 /// The averaged perceptron: per feature, (label, weight, weight × time)
 /// pairs, and the final time (averaged weight: `w - u / time`). Features
 /// not `allowed` are left out.
@@ -1359,11 +1404,25 @@ fn perceptron(
     n_features: usize,
     n_labels: usize,
     allowed: Option<&[bool]>,
+    seed: u64,
+    margin: f32,
+    sample: f32,
 ) -> (Weights, f32) {
     let mut weights: Weights = vec![Vec::new(); n_features];
     let mut scores = vec![0f32; n_labels];
-    let mut order: Vec<usize> = (0..positions.len()).collect();
-    let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut order: Vec<usize> = (0..positions.len())
+        .filter(|&x| {
+            sample >= 1.0 || {
+                let h = (x as u64 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                    .wrapping_mul(0xff51_afd7_ed55_8ccd);
+                ((h >> 40) as f32 / (1u64 << 24) as f32) < sample
+            }
+        })
+        .collect();
+    let mut rng: u64 = 0x2545_f491_4f6c_dd1d ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    if rng == 0 {
+        rng = 1;
+    }
     let mut time = 1f32;
     for _ in 0..epochs {
         for x in (1..order.len()).rev() {
@@ -1396,7 +1455,21 @@ fn perceptron(
                     best = (sc, is_own, c);
                 }
             }
-            let pred = best.2;
+            // With a margin, the best rival to the reference label is
+            // pushed down until the reference wins by that much.
+            let mut pred = best.2;
+            if margin > 0.0 && pred == truth {
+                let rival = cs
+                    .iter()
+                    .filter(|&&c| c != truth)
+                    .map(|&c| (scores[usize::from(c)], c))
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                if let Some((sc, c)) = rival
+                    && scores[usize::from(truth)] - sc < margin
+                {
+                    pred = c;
+                }
+            }
             if pred != truth {
                 for &f in fs {
                     if allowed.is_some_and(|a| !a[f as usize]) {
