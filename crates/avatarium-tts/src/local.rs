@@ -437,7 +437,10 @@ fn tokens(chars: &[char]) -> Vec<(usize, usize)> {
 fn word_token(tokens: &[(usize, usize)], e: &Event, current: Option<usize>) -> Option<usize> {
     if e.kind == EVENT_WORD && e.length > 0 {
         let pos = (e.text_position.max(1) - 1) as usize;
-        if let Some(t) = tokens.iter().position(|&(_, end)| pos < end) {
+        // Tokens are in text order, so their ends rise: a binary search,
+        // where a scan made long texts quadratic in their words.
+        let t = tokens.partition_point(|&(_, end)| end <= pos);
+        if t < tokens.len() {
             return Some(current.map_or(t, |c| c.max(t)));
         }
     }
