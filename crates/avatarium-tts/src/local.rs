@@ -261,6 +261,12 @@ impl TtsEngine for LocalTts {
     }
 }
 
+/// Forgets the words whose corrections are remembered across calls, so a
+/// benchmark that speaks the same text again measures it cold.
+pub fn forget_remembered_words() {
+    english::forget();
+}
+
 fn gender(g: u8) -> Option<String> {
     match g {
         1 => Some("male".into()),

@@ -10,7 +10,8 @@
 //! dictionary is American, and its vowels and r's would be wrong for
 //! British and other English voices.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use avatarium_lipsync::correction::{Corrections, Corrector};
 use avatarium_lipsync::phonemes::is_pause;
@@ -78,10 +79,57 @@ pub(super) fn correct_events(text: &str, events: &mut [Event], voice_id: &str) {
             continue;
         }
         let phonemes: Vec<String> = indices.iter().map(|&i| events[i].phoneme.clone()).collect();
-        for (&i, p) in indices.iter().zip(corrector.correct(&spelling, &phonemes)) {
+        for (&i, p) in indices
+            .iter()
+            .zip(corrected(corrector, &spelling, &phonemes))
+        {
             events[i].phoneme = p;
         }
     }
+}
+
+/// Words remembered by [`corrected`]; past this many it starts afresh, so
+/// the memory stays bounded (a few MB) whatever is spoken.
+const REMEMBERED_WORDS: usize = 20_000;
+
+fn remembered() -> &'static Mutex<HashMap<String, Vec<String>>> {
+    static SEEN: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new();
+    SEEN.get_or_init(Mutex::default)
+}
+
+/// See [`super::forget_remembered_words`].
+pub(super) fn forget() {
+    remembered()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+}
+
+/// `corrector.correct`, remembered. A word's correction depends on its
+/// spelling and espeak's phonemes alone, and costs tens of table lookups
+/// per phoneme, while running text says the same words again and again
+/// ("the", "and", "of"…).
+fn corrected(corrector: &Corrector<'_>, spelling: &str, phonemes: &[String]) -> Vec<String> {
+    let seen = remembered();
+    let mut key = String::with_capacity(spelling.len() + 4 * phonemes.len());
+    key.push_str(spelling);
+    for p in phonemes {
+        // Neither spellings nor IPA contain it, so keys cannot collide.
+        key.push('\u{1}');
+        key.push_str(p);
+    }
+    // A panic elsewhere while holding the lock leaves the map whole.
+    let lock = || seen.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(hit) = lock().get(&key) {
+        return hit.clone();
+    }
+    let out = corrector.correct(spelling, phonemes);
+    let mut map = lock();
+    if map.len() >= REMEMBERED_WORDS {
+        map.clear();
+    }
+    map.insert(key, out.clone());
+    out
 }
 
 #[cfg(test)]
@@ -115,6 +163,27 @@ mod tests {
         // One for one, whatever it changes.
         let p: Vec<String> = ["k", "æ", "t"].map(String::from).to_vec();
         assert_eq!(c.correct("cat", &p).len(), 3);
+    }
+
+    #[test]
+    fn remembered_corrections_are_the_corrections() {
+        let c = corrector().expect("data/g2p_corrections.json parses");
+        let words: [(&str, &[&str]); 3] = [
+            ("wishes", &["w", "ˈɪ", "ʃ", "ᵻ", "z"]),
+            ("waited", &["w", "ˈeɪ", "ɾ", "ᵻ", "d"]),
+            // The same spelling read otherwise is another word.
+            ("wishes", &["w", "ˈɪ", "ʃ", "z"]),
+        ];
+        for _ in 0..2 {
+            for (spelling, phonemes) in words {
+                let phonemes: Vec<String> = phonemes.iter().map(|p| p.to_string()).collect();
+                assert_eq!(
+                    corrected(c, spelling, &phonemes),
+                    c.correct(spelling, &phonemes),
+                    "{spelling} {phonemes:?}"
+                );
+            }
+        }
     }
 
     #[test]
