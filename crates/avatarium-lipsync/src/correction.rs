@@ -1098,9 +1098,6 @@ pub struct WeightedOptions {
     pub models: usize,
     /// Update also when the reference label wins by less than this.
     pub margin: f32,
-    /// Each of the `models` perceptrons sees this share of the training
-    /// phonemes (by hash, per model; 1: all).
-    pub sample: f32,
 }
 
 impl Default for WeightedOptions {
@@ -1122,7 +1119,6 @@ impl Default for WeightedOptions {
             // model on 80% of the phonemes, did worse).
             models: 8,
             margin: 1.0,
-            sample: 1.0,
         }
     }
 }
@@ -1295,7 +1291,6 @@ pub fn train_weighted(examples: &[Example], opts: &WeightedOptions) -> Correctio
             allowed,
             seed,
             opts.margin,
-            opts.sample,
         );
         averaged(weights, time)
     };
@@ -1334,12 +1329,8 @@ pub fn train_weighted(examples: &[Example], opts: &WeightedOptions) -> Correctio
                 }
             }
         }
-        if models > 1 {
-            for ws in &mut weights {
-                for e in ws {
-                    e.1 /= models as f32;
-                }
-            }
+        for e in weights.iter_mut().flatten() {
+            e.1 /= models as f32;
         }
     }
 
@@ -1406,23 +1397,12 @@ fn perceptron(
     allowed: Option<&[bool]>,
     seed: u64,
     margin: f32,
-    sample: f32,
 ) -> (Weights, f32) {
     let mut weights: Weights = vec![Vec::new(); n_features];
     let mut scores = vec![0f32; n_labels];
-    let mut order: Vec<usize> = (0..positions.len())
-        .filter(|&x| {
-            sample >= 1.0 || {
-                let h = (x as u64 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-                    .wrapping_mul(0xff51_afd7_ed55_8ccd);
-                ((h >> 40) as f32 / (1u64 << 24) as f32) < sample
-            }
-        })
-        .collect();
-    let mut rng: u64 = 0x2545_f491_4f6c_dd1d ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    if rng == 0 {
-        rng = 1;
-    }
+    let mut order: Vec<usize> = (0..positions.len()).collect();
+    // Each seed its own shuffles; xorshift must not start at 0.
+    let mut rng: u64 = (0x2545_f491_4f6c_dd1d ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)).max(1);
     let mut time = 1f32;
     for _ in 0..epochs {
         for x in (1..order.len()).rev() {

@@ -25,8 +25,8 @@
 //! makes it the weighted model, `G2P_TEMPLATES` / `G2P_EXTRA` (see
 //! `parse_templates`), `G2P_MIN_GAIN`, `G2P_EPOCHS`, `G2P_MIN_COUNT`,
 //! `G2P_MIN_LABEL`, `G2P_SCALE`, `G2P_KEEP` (`60000` or `200000,60000`),
-//! `G2P_PRUNE`, `G2P_MODELS` (perceptrons averaged), `G2P_MARGIN` and
-//! `G2P_SAMPLE` change its settings.
+//! `G2P_PRUNE`, `G2P_MODELS` (perceptrons averaged) and `G2P_MARGIN`
+//! change its settings.
 
 #[path = "shared/cmu.rs"]
 mod cmu;
@@ -328,9 +328,6 @@ async fn main() {
             }
             if let Some(v) = env("G2P_MARGIN") {
                 w.margin = v;
-            }
-            if let Some(v) = env("G2P_SAMPLE") {
-                w.sample = v;
             }
             train_weighted(&fit, &w)
         } else {
