@@ -1,6 +1,7 @@
 //! Storage behind a small trait, so handlers never see SQL and tests or
 //! future back-ends can stand in for SQLite.
 
+mod recent;
 mod sqlite;
 
 use async_trait::async_trait;

@@ -1,5 +1,6 @@
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -7,6 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{FromRow, Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::recent::RecentCache;
 use super::{
     AnalyticsRows, AvatarUpdate, NewAvatar, NewChunk, NewConversation, NewKnowledgeItem,
     NewMessage, NewSession, Store, StoreError, StoreResult, Thread,
@@ -53,6 +55,9 @@ const WRITER_AUTOCHECKPOINT: &str = "8000";
 ///   fsync of each) run on a connection of their own, in the background,
 ///   rather than inside whichever commit happens to cross SQLite's
 ///   threshold, where they would hold up every message of that batch.
+/// - The writer keeps the recent history of the conversations being served
+///   current in memory (`recent`; see `store::recent`), so a chat turn
+///   reads it without a thread round trip.
 ///
 /// An in-memory database is a single connection, so there both pools are
 /// the same, and there is no WAL.
@@ -61,6 +66,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     messages: mpsc::Sender<PendingMessage>,
+    recent: Arc<RecentCache>,
 }
 
 /// A message waiting for the group commit, and who to tell once it is stored.
@@ -131,11 +137,18 @@ impl SqliteStore {
         if let Some(conn) = checkpointer {
             tokio::spawn(checkpoint_wal(conn, written));
         }
-        tokio::spawn(commit_messages(writer.clone(), queue, wrote));
+        let recent = Arc::new(RecentCache::default());
+        tokio::spawn(commit_messages(
+            writer.clone(),
+            queue,
+            wrote,
+            recent.clone(),
+        ));
         Self {
             writer,
             reader,
             messages,
+            recent,
         }
     }
 
@@ -163,19 +176,32 @@ fn pool_options(connections: u32) -> SqlitePoolOptions {
 }
 
 /// The group-commit loop: waits for a message, takes every one queued behind
-/// it, stores them together and answers each caller.
+/// it, stores them together, brings `recent` up to date and answers each
+/// caller.
 async fn commit_messages(
     pool: SqlitePool,
     mut queue: mpsc::Receiver<PendingMessage>,
     wrote: mpsc::Sender<()>,
+    recent: Arc<RecentCache>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // The writer connection's `data_version` at its last commit: it moves
+    // only when another connection (so another process) has committed.
+    let mut version = None;
+    let mut seen = |now: i64| {
+        if version.is_some_and(|v| v != now) {
+            recent.clear();
+        }
+        version = Some(now);
+    };
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Full means a checkpoint is already due.
         let _ = wrote.try_send(());
         let records: Vec<&MessageRecord> = batch.iter().map(|m| &m.record).collect();
         match insert_messages(&pool, &records).await {
-            Ok(()) => {
+            Ok(now) => {
+                seen(now);
+                recent.stored(&records);
                 for m in batch.drain(..) {
                     let _ = m.stored.send(Ok(()));
                 }
@@ -188,7 +214,10 @@ async fn commit_messages(
             // not fail the others: store each alone, each with its outcome.
             Err(_) => {
                 for m in batch.drain(..) {
-                    let outcome = insert_messages(&pool, &[&m.record]).await;
+                    let outcome = insert_messages(&pool, &[&m.record]).await.map(|now| {
+                        seen(now);
+                        recent.stored(&[&m.record]);
+                    });
                     let _ = m.stored.send(outcome);
                 }
             }
@@ -216,7 +245,9 @@ async fn checkpoint_wal(mut conn: sqlx::SqliteConnection, mut written: mpsc::Rec
 /// Stores messages in one statement, and so in one transaction: all or none.
 /// The rows travel as one JSON array, so any number of them is a single
 /// cached statement with a single parameter.
-async fn insert_messages<'e, E>(ex: E, records: &[&MessageRecord]) -> StoreResult<()>
+/// Stores `records` in one statement; answers the connection's
+/// `data_version`, for free in the same round trip.
+async fn insert_messages<'e, E>(ex: E, records: &[&MessageRecord]) -> StoreResult<i64>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {
@@ -238,18 +269,22 @@ where
         })
         .collect();
     let rows = serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
+    let returned = sqlx::query(
         "INSERT INTO messages \
          (id, conversation_id, session_id, role, content, emotion, sources, latency_ms, llm_ms, \
           created_at) \
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
                 value ->> 6, value ->> 7, value ->> 8, value ->> 9 \
-         FROM json_each(?) ORDER BY key",
+         FROM json_each(?) ORDER BY key \
+         RETURNING (SELECT data_version FROM pragma_data_version)",
     )
     .bind(rows)
-    .execute(ex)
+    .fetch_all(ex)
     .await?;
-    Ok(())
+    let first = returned
+        .first()
+        .ok_or_else(|| StoreError::Corrupt("no row stored".into()))?;
+    Ok(first.try_get(0)?)
 }
 
 /// One stored message as `conversation_with_recent` packs it in JSON: the
@@ -514,6 +549,8 @@ impl Store for SqliteStore {
             .bind(id)
             .execute(&self.writer)
             .await?;
+        // Its conversations and their messages went with it.
+        self.recent.clear();
         Ok(done.rows_affected() == 1)
     }
 
@@ -777,6 +814,10 @@ impl Store for SqliteStore {
         id: &str,
         limit: u32,
     ) -> StoreResult<Option<(ConversationRecord, Vec<MessageRecord>)>> {
+        if let Some(kept) = self.recent.get(account_id, id, limit as usize) {
+            return Ok(Some(kept));
+        }
+        let epoch = self.recent.epoch();
         // One statement rather than two: the history comes packed in a JSON
         // column of the conversation's row.
         let row = sqlx::query(
@@ -827,7 +868,8 @@ impl Store for SqliteStore {
                     created_at,
                 },
             )
-            .collect();
+            .collect::<Vec<_>>();
+        self.recent.fill(epoch, &conv, &recent, limit as usize);
         Ok(Some((conv, recent)))
     }
 
@@ -836,7 +878,7 @@ impl Store for SqliteStore {
         account_id: &str,
         id: &str,
     ) -> StoreResult<Option<ConversationRecord>> {
-        Ok(sqlx::query_as(
+        let ended = sqlx::query_as(
             "UPDATE conversations SET status = 'ended', ended_at = COALESCE(ended_at, ?) \
              WHERE account_id = ? AND id = ? RETURNING *",
         )
@@ -844,7 +886,9 @@ impl Store for SqliteStore {
         .bind(account_id)
         .bind(id)
         .fetch_optional(&self.writer)
-        .await?)
+        .await?;
+        self.recent.forget(id);
+        Ok(ended)
     }
 
     async fn add_message(&self, thread: &Thread, msg: NewMessage) -> StoreResult<MessageRecord> {
@@ -1388,6 +1432,143 @@ mod tests {
         let write = sqlx::query("DELETE FROM messages").execute(&s.reader).await;
         assert!(write.is_err(), "a read connection wrote");
         assert_eq!(s.messages(&t).await.unwrap().len(), 3);
+        s.close().await;
+    }
+
+    /// What a turn reads from memory is what a cold read of the file finds:
+    /// after concurrent turns on many conversations, after an end, after an
+    /// avatar's deletion, and after another process's commits.
+    #[tokio::test]
+    async fn kept_history_matches_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let s = SqliteStore::open(&path).await.unwrap();
+        let a = s.owner().await.unwrap();
+        let av = s.create_avatar(new_avatar(&a.id, "kept")).await.unwrap();
+        let mut convs = Vec::new();
+        for i in 0..8 {
+            let mut new = new_conversation(&a.id);
+            new.consumer_avatar_id = (i % 4 == 0).then(|| av.id.clone());
+            convs.push(s.create_conversation(new).await.unwrap().id);
+        }
+        fn debug(m: &[MessageRecord]) -> Vec<String> {
+            m.iter().map(|m| format!("{m:?}")).collect()
+        }
+        // The file as another process (one that keeps nothing) reads it.
+        let cold = |id: String| {
+            let path = path.clone();
+            let account = a.id.clone();
+            async move {
+                let other = SqliteStore::open(&path).await.unwrap();
+                let got = other
+                    .conversation_with_recent(&account, &id, 4)
+                    .await
+                    .unwrap()
+                    .map(|(c, m)| (c.status, debug(&m)));
+                other.close().await;
+                got
+            }
+        };
+        // Turns run at once on different conversations, one after another
+        // within each, as a conversation's turns do.
+        let turns = convs.iter().map(|id| {
+            let (s, id, account) = (s.clone(), id.clone(), a.id.clone());
+            tokio::spawn(async move {
+                let t = Thread::Conversation(id.clone());
+                for i in 0..8 {
+                    let (_, before) = s
+                        .conversation_with_recent(&account, &id, 4)
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    let u = s
+                        .add_message(&t, text("user", &format!("q{i}")))
+                        .await
+                        .unwrap();
+                    let r = s
+                        .add_message(&t, text("assistant", &format!("a{i}")))
+                        .await
+                        .unwrap();
+                    let (_, after) = s
+                        .conversation_with_recent(&account, &id, 4)
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    // Its own writes, in order, after what came before.
+                    let mut want = before;
+                    want.extend([u, r]);
+                    let want = &want[want.len().saturating_sub(4)..];
+                    assert_eq!(debug(&after), debug(want));
+                }
+            })
+        });
+        futures_join_all(turns).await;
+        for id in &convs {
+            let (_, kept) = s
+                .conversation_with_recent(&a.id, id, 4)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(kept.len(), 4);
+            assert_eq!(
+                Some(("active".to_string(), debug(&kept))),
+                cold(id.clone()).await
+            );
+        }
+
+        s.end_conversation(&a.id, &convs[1]).await.unwrap();
+        let (ended, _) = s
+            .conversation_with_recent(&a.id, &convs[1], 4)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ended.status, "ended");
+        assert!(s.delete_avatar(&a.id, &av.id).await.unwrap());
+        for gone in [&convs[0], &convs[4]] {
+            assert!(
+                s.conversation_with_recent(&a.id, gone, 4)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+
+        // Another process adds to a conversation this one keeps; this one
+        // forgets what it kept at its next commit.
+        let (_, kept) = s
+            .conversation_with_recent(&a.id, &convs[2], 4)
+            .await
+            .unwrap()
+            .unwrap();
+        let (_, again) = s
+            .conversation_with_recent(&a.id, &convs[2], 4)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(debug(&kept), debug(&again));
+        let other = SqliteStore::open(&path).await.unwrap();
+        let t2 = Thread::Conversation(convs[2].clone());
+        let theirs = other
+            .add_message(&t2, text("user", "from elsewhere"))
+            .await
+            .unwrap();
+        other.close().await;
+        s.add_message(
+            &Thread::Conversation(convs[3].clone()),
+            text("user", "here"),
+        )
+        .await
+        .unwrap();
+        let (_, now) = s
+            .conversation_with_recent(&a.id, &convs[2], 4)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(now.last().map(|m| &m.id), Some(&theirs.id));
+        assert_eq!(
+            Some(("active".to_string(), debug(&now))),
+            cold(convs[2].clone()).await
+        );
         s.close().await;
     }
 
