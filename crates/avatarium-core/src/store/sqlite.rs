@@ -187,9 +187,11 @@ async fn commit_messages(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // The writer connection's `data_version` at its last commit: it moves
     // only when another connection (so another process) has committed.
+    // Unknown before the first commit, when reads may already have filled
+    // `recent`, so that one clears it too.
     let mut version = None;
     let mut seen = |now: i64| {
-        if version.is_some_and(|v| v != now) {
+        if version != Some(now) {
             recent.clear();
         }
         version = Some(now);
@@ -244,9 +246,8 @@ async fn checkpoint_wal(mut conn: sqlx::SqliteConnection, mut written: mpsc::Rec
 
 /// Stores messages in one statement, and so in one transaction: all or none.
 /// The rows travel as one JSON array, so any number of them is a single
-/// cached statement with a single parameter.
-/// Stores `records` in one statement; answers the connection's
-/// `data_version`, for free in the same round trip.
+/// cached statement with a single parameter. Answers the connection's
+/// `data_version`, read in the same round trip.
 async fn insert_messages<'e, E>(ex: E, records: &[&MessageRecord]) -> StoreResult<i64>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
@@ -549,8 +550,10 @@ impl Store for SqliteStore {
             .bind(id)
             .execute(&self.writer)
             .await?;
-        // Its conversations and their messages went with it.
-        self.recent.clear();
+        if done.rows_affected() > 0 {
+            // Its conversations and their messages went with it.
+            self.recent.clear();
+        }
         Ok(done.rows_affected() == 1)
     }
 
