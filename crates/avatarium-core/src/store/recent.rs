@@ -160,15 +160,15 @@ impl RecentCache {
     /// Messages just committed, in commit order.
     pub(crate) fn stored(&self, records: &[&MessageRecord]) {
         let mut inner = self.lock();
-        inner.epoch += 1;
-        let mut added = 0usize;
-        let mut removed = 0usize;
+        let Inner {
+            epoch,
+            bytes,
+            entries,
+            ..
+        } = &mut *inner;
+        *epoch += 1;
         for m in records {
-            let Some(e) = m
-                .conversation_id
-                .as_ref()
-                .and_then(|c| inner.entries.get_mut(c))
-            else {
+            let Some(e) = m.conversation_id.as_ref().and_then(|c| entries.get_mut(c)) else {
                 continue;
             };
             // A read that began just after the commit, and filled the cache
@@ -185,14 +185,13 @@ impl RecentCache {
                 .map_or(0, |i| i + 1);
             e.messages.insert(at, (*m).clone());
             e.bytes += size(m);
-            added += size(m);
+            *bytes += size(m);
             while e.messages.len() > e.depth {
                 let old = e.messages.pop_front().expect("longer than depth");
                 e.bytes -= size(&old);
-                removed += size(&old);
+                *bytes -= size(&old);
             }
         }
-        inner.bytes = inner.bytes + added - removed;
         self.shrink(&mut inner);
     }
 

@@ -1454,6 +1454,14 @@ mod tests {
             new.consumer_avatar_id = (i % 4 == 0).then(|| av.id.clone());
             convs.push(s.create_conversation(new).await.unwrap().id);
         }
+        /// A turn's read: the conversation and its last four messages.
+        async fn read(
+            s: &SqliteStore,
+            account: &str,
+            id: &str,
+        ) -> Option<(ConversationRecord, Vec<MessageRecord>)> {
+            s.conversation_with_recent(account, id, 4).await.unwrap()
+        }
         fn debug(m: &[MessageRecord]) -> Vec<String> {
             m.iter().map(|m| format!("{m:?}")).collect()
         }
@@ -1463,10 +1471,8 @@ mod tests {
             let account = a.id.clone();
             async move {
                 let other = SqliteStore::open(&path).await.unwrap();
-                let got = other
-                    .conversation_with_recent(&account, &id, 4)
+                let got = read(&other, &account, &id)
                     .await
-                    .unwrap()
                     .map(|(c, m)| (c.status, debug(&m)));
                 other.close().await;
                 got
@@ -1479,11 +1485,7 @@ mod tests {
             tokio::spawn(async move {
                 let t = Thread::Conversation(id.clone());
                 for i in 0..8 {
-                    let (_, before) = s
-                        .conversation_with_recent(&account, &id, 4)
-                        .await
-                        .unwrap()
-                        .unwrap();
+                    let (_, before) = read(&s, &account, &id).await.unwrap();
                     let u = s
                         .add_message(&t, text("user", &format!("q{i}")))
                         .await
@@ -1492,11 +1494,7 @@ mod tests {
                         .add_message(&t, text("assistant", &format!("a{i}")))
                         .await
                         .unwrap();
-                    let (_, after) = s
-                        .conversation_with_recent(&account, &id, 4)
-                        .await
-                        .unwrap()
-                        .unwrap();
+                    let (_, after) = read(&s, &account, &id).await.unwrap();
                     // Its own writes, in order, after what came before.
                     let mut want = before;
                     want.extend([u, r]);
@@ -1507,11 +1505,7 @@ mod tests {
         });
         futures_join_all(turns).await;
         for id in &convs {
-            let (_, kept) = s
-                .conversation_with_recent(&a.id, id, 4)
-                .await
-                .unwrap()
-                .unwrap();
+            let (_, kept) = read(&s, &a.id, id).await.unwrap();
             assert_eq!(kept.len(), 4);
             assert_eq!(
                 Some(("active".to_string(), debug(&kept))),
@@ -1520,34 +1514,17 @@ mod tests {
         }
 
         s.end_conversation(&a.id, &convs[1]).await.unwrap();
-        let (ended, _) = s
-            .conversation_with_recent(&a.id, &convs[1], 4)
-            .await
-            .unwrap()
-            .unwrap();
+        let (ended, _) = read(&s, &a.id, &convs[1]).await.unwrap();
         assert_eq!(ended.status, "ended");
         assert!(s.delete_avatar(&a.id, &av.id).await.unwrap());
         for gone in [&convs[0], &convs[4]] {
-            assert!(
-                s.conversation_with_recent(&a.id, gone, 4)
-                    .await
-                    .unwrap()
-                    .is_none()
-            );
+            assert!(read(&s, &a.id, gone).await.is_none());
         }
 
         // Another process adds to a conversation this one keeps; this one
         // forgets what it kept at its next commit.
-        let (_, kept) = s
-            .conversation_with_recent(&a.id, &convs[2], 4)
-            .await
-            .unwrap()
-            .unwrap();
-        let (_, again) = s
-            .conversation_with_recent(&a.id, &convs[2], 4)
-            .await
-            .unwrap()
-            .unwrap();
+        let (_, kept) = read(&s, &a.id, &convs[2]).await.unwrap();
+        let (_, again) = read(&s, &a.id, &convs[2]).await.unwrap();
         assert_eq!(debug(&kept), debug(&again));
         let other = SqliteStore::open(&path).await.unwrap();
         let t2 = Thread::Conversation(convs[2].clone());
@@ -1562,11 +1539,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let (_, now) = s
-            .conversation_with_recent(&a.id, &convs[2], 4)
-            .await
-            .unwrap()
-            .unwrap();
+        let (_, now) = read(&s, &a.id, &convs[2]).await.unwrap();
         assert_eq!(now.last().map(|m| &m.id), Some(&theirs.id));
         assert_eq!(
             Some(("active".to_string(), debug(&now))),
