@@ -74,7 +74,7 @@ pub async fn serve(
     };
     let app = router(state);
     let result = axum::serve(
-        listener,
+        nodelay(listener),
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
@@ -101,9 +101,42 @@ pub async fn serve_ws(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(
-        listener,
+        nodelay(listener),
         ws_router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// Accepted sockets with Nagle's algorithm off. Streams (SSE, WebSocket
+/// chunks and visemes) are many small writes; with Nagle on, a write that
+/// follows one not yet acknowledged waits for the ACK, which the peer may
+/// delay by up to 40 ms, a stall a lip-synced avatar would show.
+fn nodelay(
+    listener: tokio::net::TcpListener,
+) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt;
+    fn set(tcp: &mut tokio::net::TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not turn Nagle off on an accepted socket");
+        }
+    }
+    listener.tap_io(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener;
+
+    #[tokio::test]
+    async fn accepted_sockets_have_nagle_off() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = super::nodelay(listener);
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await;
+        assert!(accepted.nodelay().unwrap());
+        // The client's side keeps the default, so the check above is not vacuous.
+        assert!(!client.nodelay().unwrap());
+    }
 }
