@@ -327,6 +327,7 @@ fn rest_rounds_on(
         direct_runs.push(run);
         let convs = rt.block_on(server.conversations(REST_CLIENTS));
         let convs = convs.into_iter().map(|c| vec![c]).collect();
+        let opened = fake.stats.accepted.load(Ordering::Relaxed);
         let run = rt.block_on(rest_load(
             Target::Server(server.addr, server.token.clone(), convs),
             REST_CLIENTS,
@@ -334,7 +335,11 @@ fn rest_rounds_on(
             s.warmup,
             s.window,
         ));
-        println!("round {round} {mode:>5} REST turn         : {}", run.line());
+        println!(
+            "round {round} {mode:>5} REST turn         : {}; {} upstream connections opened",
+            run.line(),
+            fake.stats.accepted.load(Ordering::Relaxed) - opened
+        );
         server_runs.push(run);
     }
     (LoadRun::merge(&direct_runs), LoadRun::merge(&server_runs))
@@ -409,6 +414,9 @@ struct FakeStats {
     ticker_chunks: AtomicU64,
     ticker_started: AtomicU64,
     ticker_emitted: AtomicU64,
+    /// TCP connections accepted: a server that reuses its upstream
+    /// connections opens about one per concurrent turn, not one per turn.
+    accepted: AtomicU64,
 }
 
 /// An OpenAI-compatible `/{mode}/v1/chat/completions` on its own runtime:
@@ -427,6 +435,7 @@ impl Fake {
         let (addr_tx, addr_rx) = mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let shared = stats.clone();
+        let accepted = stats.clone();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .thread_name("fake-llm")
@@ -447,7 +456,8 @@ impl Fake {
                 // Without it Nagle holds a chunk written right after another
                 // until the first is acknowledged (up to the server's 40 ms
                 // delayed ACK), a delay that would be charged to the server.
-                let listener = listener.tap_io(|tcp| {
+                let listener = listener.tap_io(move |tcp| {
+                    accepted.accepted.fetch_add(1, Ordering::Relaxed);
                     let _ = tcp.set_nodelay(true);
                 });
                 axum::serve(listener, app)
