@@ -1,12 +1,11 @@
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, Row, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use sqlx::{Connection, FromRow, Row, SqliteConnection, SqlitePool};
+use tokio::sync::{MappedMutexGuard, MutexGuard, mpsc, oneshot};
 
 use super::recent::RecentCache;
 use super::{
@@ -40,10 +39,13 @@ const WRITER_AUTOCHECKPOINT: &str = "8000";
 /// SQLite allows one writer at a time, so the store has exactly one write
 /// connection and several read connections:
 ///
-/// - Every write goes through `writer`, a pool of one. Writers queue in the
-///   pool (in order, without blocking a thread) rather than in SQLite's busy
-///   handler, which sleeps for milliseconds at a time, and the one writer's
-///   page cache stays valid because nobody else changes the file.
+/// - Every write goes through `writer`, one connection behind a fair async
+///   lock. Writers queue there (in order, without blocking a thread) rather
+///   than in SQLite's busy handler, which sleeps for milliseconds at a time,
+///   and the one writer's page cache stays valid because nobody else changes
+///   the file. It is not a pool of one because sqlx pings a pooled
+///   connection's thread each time it is released: a thread round trip after
+///   every write, during which the next write waits.
 /// - Reads go to `reader` and never wait behind a write.
 /// - Chat messages, the one write on every turn, are group-committed: a
 ///   writer task takes every message queued since its last commit and stores
@@ -58,15 +60,29 @@ const WRITER_AUTOCHECKPOINT: &str = "8000";
 /// - The writer keeps the recent history of the conversations being served
 ///   current in memory (`recent`; see `store::recent`), so a chat turn
 ///   reads it without a thread round trip.
-///
-/// An in-memory database is a single connection, so there both pools are
-/// the same, and there is no WAL.
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
+    writer: Arc<Writer>,
     reader: SqlitePool,
     messages: mpsc::Sender<PendingMessage>,
     recent: Arc<RecentCache>,
+}
+
+/// The one write connection; `None` once the store is closed.
+struct Writer(tokio::sync::Mutex<Option<SqliteConnection>>);
+
+impl Writer {
+    /// Waits for the connection, in turn. A dropped query or transaction
+    /// leaves nothing behind for the next holder: the connection's thread
+    /// runs commands in order, and sqlx queues a rollback for a transaction
+    /// dropped unfinished.
+    async fn lock(&self) -> StoreResult<MappedMutexGuard<'_, SqliteConnection>> {
+        MutexGuard::try_map(self.0.lock().await, Option::as_mut).map_err(|_| closed())
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Database(sqlx::Error::PoolClosed)
 }
 
 /// A message waiting for the group commit, and who to tell once it is stored.
@@ -96,47 +112,33 @@ impl SqliteStore {
         // Switch a new file to WAL and migrate it on one connection before
         // the pools open others: several connections doing that at once can
         // meet "database is locked". That connection stays, to checkpoint.
-        let mut checkpointer = {
-            use sqlx::Connection;
-            sqlx::SqliteConnection::connect_with(&options).await?
-        };
+        let mut checkpointer = SqliteConnection::connect_with(&options).await?;
         sqlx::migrate!("./migrations")
             .run(&mut checkpointer)
             .await?;
-        let writer = pool_options(1)
-            .connect_with(
-                options
-                    .clone()
-                    .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT),
-            )
-            .await?;
+        let writer = SqliteConnection::connect_with(
+            &options
+                .clone()
+                .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT),
+        )
+        .await?;
         // A write through a read connection is a bug; make it fail loudly.
-        let reader = pool_options(READERS)
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            // The default pings the connection's worker thread before handing
+            // it out: a thread round trip per query that can only find a
+            // live embedded database.
+            .test_before_acquire(false)
             .connect_with(options.pragma("query_only", "ON"))
             .await?;
-        Ok(Self::with_pools(writer, reader, Some(checkpointer)))
-    }
-
-    /// A private in-memory database, for unit tests.
-    pub async fn in_memory() -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        // Each in-memory connection would be its own database.
-        let pool = pool_options(1).connect_with(options).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self::with_pools(pool.clone(), pool, None))
-    }
-
-    fn with_pools(
-        writer: SqlitePool,
-        reader: SqlitePool,
-        checkpointer: Option<sqlx::SqliteConnection>,
-    ) -> Self {
+        let writer = Arc::new(Writer(tokio::sync::Mutex::new(Some(writer))));
         let (messages, queue) = mpsc::channel(QUEUE);
         // Ends with the writer task, which ends with the last store handle.
         let (wrote, written) = mpsc::channel(1);
-        if let Some(conn) = checkpointer {
-            tokio::spawn(checkpoint_wal(conn, written));
-        }
+        tokio::spawn(checkpoint_wal(checkpointer, written));
         let recent = Arc::new(RecentCache::default());
         tokio::spawn(commit_messages(
             writer.clone(),
@@ -144,42 +146,29 @@ impl SqliteStore {
             wrote,
             recent.clone(),
         ));
-        Self {
+        Ok(Self {
             writer,
             reader,
             messages,
             recent,
-        }
+        })
     }
 
-    /// The write pool (one connection): it sees every committed change.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.writer
-    }
-
+    /// Closes the connections; later calls fail. Writes already answered
+    /// are committed.
     pub async fn close(&self) {
-        self.writer.close().await;
+        if let Some(conn) = self.writer.0.lock().await.take() {
+            let _ = conn.close().await;
+        }
         self.reader.close().await;
     }
-}
-
-fn pool_options(connections: u32) -> SqlitePoolOptions {
-    SqlitePoolOptions::new()
-        .max_connections(connections)
-        .min_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        // The default pings the connection's worker thread before handing it
-        // out: a thread round trip per query that can only find a live
-        // embedded database.
-        .test_before_acquire(false)
 }
 
 /// The group-commit loop: waits for a message, takes every one queued behind
 /// it, stores them together, brings `recent` up to date and answers each
 /// caller.
 async fn commit_messages(
-    pool: SqlitePool,
+    writer: Arc<Writer>,
     mut queue: mpsc::Receiver<PendingMessage>,
     wrote: mpsc::Sender<()>,
     recent: Arc<RecentCache>,
@@ -200,7 +189,13 @@ async fn commit_messages(
         // Full means a checkpoint is already due.
         let _ = wrote.try_send(());
         let records: Vec<&MessageRecord> = batch.iter().map(|m| &m.record).collect();
-        match insert_messages(&pool, &records).await {
+        let Ok(mut conn) = writer.lock().await else {
+            for m in batch.drain(..) {
+                let _ = m.stored.send(Err(closed()));
+            }
+            continue;
+        };
+        match insert_messages(&mut *conn, &records).await {
             Ok(now) => {
                 seen(now);
                 recent.stored(&records);
@@ -216,7 +211,7 @@ async fn commit_messages(
             // not fail the others: store each alone, each with its outcome.
             Err(_) => {
                 for m in batch.drain(..) {
-                    let outcome = insert_messages(&pool, &[&m.record]).await.map(|now| {
+                    let outcome = insert_messages(&mut *conn, &[&m.record]).await.map(|now| {
                         seen(now);
                         recent.stored(&[&m.record]);
                     });
@@ -332,7 +327,7 @@ impl Store for SqliteStore {
         .bind(ids::uuid())
         .bind(OWNER_EMAIL)
         .bind(now_iso())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(sqlx::query_as("SELECT * FROM accounts WHERE is_owner = 1")
             .fetch_one(&self.reader)
@@ -354,7 +349,7 @@ impl Store for SqliteStore {
         .bind(display_name)
         .bind(password_hash)
         .bind(now_iso())
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *self.writer.lock().await?)
         .await
         .map_err(|e| conflict_on_unique(e, "an account with this email"))
     }
@@ -392,7 +387,7 @@ impl Store for SqliteStore {
         .bind(key_hash)
         .bind(tier)
         .bind(now_iso())
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *self.writer.lock().await?)
         .await?)
     }
 
@@ -413,7 +408,7 @@ impl Store for SqliteStore {
         .bind(now_iso())
         .bind(key_id)
         .bind(account_id)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -433,7 +428,7 @@ impl Store for SqliteStore {
                 sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
                     .bind(crate::time::to_iso(now))
                     .bind(&k.id)
-                    .execute(&self.writer)
+                    .execute(&mut *self.writer.lock().await?)
                     .await?;
             }
         }
@@ -464,7 +459,7 @@ impl Store for SqliteStore {
             .bind(&new.system_prompt)
             .bind(&now)
             .bind(&now)
-            .fetch_one(&self.writer)
+            .fetch_one(&mut *self.writer.lock().await?)
             .await;
             match result {
                 Ok(rec) => return Ok(rec),
@@ -539,7 +534,7 @@ impl Store for SqliteStore {
         .bind(now_iso())
         .bind(account_id)
         .bind(id)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.lock().await?)
         .await
         .map_err(|e| conflict_on_unique(e, "an avatar with this slug"))
     }
@@ -548,7 +543,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("DELETE FROM consumer_avatars WHERE account_id = ? AND id = ?")
             .bind(account_id)
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await?)
             .await?;
         if done.rows_affected() > 0 {
             // Its conversations and their messages went with it.
@@ -558,7 +553,8 @@ impl Store for SqliteStore {
     }
 
     async fn record_view(&self, avatar_id: &str) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await?;
+        let mut tx = conn.begin().await?;
         sqlx::query("INSERT INTO avatar_views (avatar_id, viewed_at) VALUES (?, ?)")
             .bind(avatar_id)
             .bind(now_iso())
@@ -573,7 +569,8 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, new: NewSession) -> StoreResult<SessionRecord> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await?;
+        let mut tx = conn.begin().await?;
         let rec: SessionRecord = sqlx::query_as(
             "INSERT INTO avatar_sessions \
              (id, avatar_id, account_id, visitor_name, visitor_email, source, started_at) \
@@ -677,7 +674,8 @@ impl Store for SqliteStore {
         item: NewKnowledgeItem,
         chunks: Vec<NewChunk>,
     ) -> StoreResult<KnowledgeItem> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await?;
+        let mut tx = conn.begin().await?;
         let rec: KnowledgeItem = sqlx::query_as(
             "INSERT INTO knowledge_items \
              (id, avatar_id, type, title, source, mime, chars, chunk_count, created_at) \
@@ -734,7 +732,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("DELETE FROM knowledge_items WHERE avatar_id = ? AND id = ?")
             .bind(avatar_id)
             .bind(item_id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.lock().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -794,7 +792,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_conversation(&self, new: NewConversation) -> StoreResult<ConversationRecord> {
-        Ok(insert_conversation(&self.writer, &new).await?)
+        Ok(insert_conversation(&mut *self.writer.lock().await?, &new).await?)
     }
 
     async fn conversation(
@@ -888,7 +886,7 @@ impl Store for SqliteStore {
         .bind(now_iso())
         .bind(account_id)
         .bind(id)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.lock().await?)
         .await?;
         self.recent.forget(id);
         Ok(ended)
@@ -941,7 +939,8 @@ impl Store for SqliteStore {
         new: NewConversation,
         messages: Vec<NewMessage>,
     ) -> StoreResult<ConversationRecord> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.lock().await?;
+        let mut tx = conn.begin().await?;
         let conv = insert_conversation(&mut *tx, &new).await?;
         let thread = Thread::Conversation(conv.id.clone());
         let records: Vec<MessageRecord> = messages
@@ -980,17 +979,19 @@ impl Store for SqliteStore {
         .bind(summary_json)
         .bind(crate::time::to_iso(now))
         .bind(id)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await?)
         .await?;
         Ok(sqlx::query_as("SELECT * FROM avatar_sessions WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *self.writer.lock().await?)
             .await?)
     }
 
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
-        sqlx::query("SELECT 1").execute(&self.writer).await?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.writer.lock().await?)
+            .await?;
         Ok(())
     }
 }
@@ -1049,6 +1050,15 @@ mod tests {
     use super::*;
     use crate::model::AvatarSettings;
 
+    /// A fresh database file, removed with the returned directory.
+    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("db.sqlite"))
+            .await
+            .unwrap();
+        (dir, s)
+    }
+
     fn new_avatar(account: &str, slug: &str) -> NewAvatar {
         NewAvatar {
             account_id: account.into(),
@@ -1066,7 +1076,7 @@ mod tests {
 
     #[tokio::test]
     async fn owner_is_created_once() {
-        let s = SqliteStore::in_memory().await.unwrap();
+        let (_dir, s) = temp_store().await;
         let a = s.owner().await.unwrap();
         let b = s.owner().await.unwrap();
         assert_eq!(a.id, b.id);
@@ -1076,7 +1086,7 @@ mod tests {
 
     #[tokio::test]
     async fn slugs_are_unique_per_account_only() {
-        let s = SqliteStore::in_memory().await.unwrap();
+        let (_dir, s) = temp_store().await;
         let a = s.owner().await.unwrap();
         let b = s.create_account("b@example.com", "B", "x").await.unwrap();
         let first = s.create_avatar(new_avatar(&a.id, "helper")).await.unwrap();
@@ -1093,7 +1103,7 @@ mod tests {
 
     #[tokio::test]
     async fn deleting_an_avatar_cascades_to_its_sessions_and_views() {
-        let s = SqliteStore::in_memory().await.unwrap();
+        let (_dir, s) = temp_store().await;
         let a = s.owner().await.unwrap();
         let av = s.create_avatar(new_avatar(&a.id, "x")).await.unwrap();
         s.record_view(&av.id).await.unwrap();
@@ -1112,7 +1122,7 @@ mod tests {
         let left: i64 = sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM avatar_views) + (SELECT COUNT(*) FROM avatar_sessions)",
         )
-        .fetch_one(s.pool())
+        .fetch_one(&s.reader)
         .await
         .unwrap();
         assert_eq!(left, 0);
@@ -1120,7 +1130,7 @@ mod tests {
 
     #[tokio::test]
     async fn knowledge_is_searchable_and_deleted_with_its_avatar() {
-        let s = SqliteStore::in_memory().await.unwrap();
+        let (_dir, s) = temp_store().await;
         let a = s.owner().await.unwrap();
         let av = s.create_avatar(new_avatar(&a.id, "kb")).await.unwrap();
         let chunk = |t: &str| NewChunk {
@@ -1159,7 +1169,7 @@ mod tests {
             "SELECT (SELECT COUNT(*) FROM knowledge_items) + (SELECT COUNT(*) FROM knowledge_chunks) \
              + (SELECT COUNT(*) FROM knowledge_fts)",
         )
-        .fetch_one(s.pool())
+        .fetch_one(&s.reader)
         .await
         .unwrap();
         assert_eq!(left, 0);
@@ -1167,7 +1177,7 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_end_once_with_a_duration() {
-        let s = SqliteStore::in_memory().await.unwrap();
+        let (_dir, s) = temp_store().await;
         let a = s.owner().await.unwrap();
         let av = s.create_avatar(new_avatar(&a.id, "x")).await.unwrap();
         let sess = s
@@ -1208,7 +1218,7 @@ mod tests {
 
     #[tokio::test]
     async fn recent_messages_are_the_last_ones_oldest_first() {
-        let s = SqliteStore::in_memory().await.unwrap();
+        let (_dir, s) = temp_store().await;
         let a = s.owner().await.unwrap();
         let conv = s
             .create_conversation(NewConversation {
@@ -1245,7 +1255,7 @@ mod tests {
 
     #[tokio::test]
     async fn revoked_keys_are_not_found() {
-        let s = SqliteStore::in_memory().await.unwrap();
+        let (_dir, s) = temp_store().await;
         let a = s.owner().await.unwrap();
         let k = s
             .create_api_key(&a.id, "ci", "hash1", "av_live_abc", "local")
@@ -1281,7 +1291,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_conversation_comes_with_its_recent_messages_in_one_read() {
-        let s = SqliteStore::in_memory().await.unwrap();
+        let (_dir, s) = temp_store().await;
         let a = s.owner().await.unwrap();
         let conv = s
             .create_conversation(new_conversation(&a.id))
@@ -1356,7 +1366,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_messages_are_all_stored_before_they_are_returned() {
-        let s = SqliteStore::in_memory().await.unwrap();
+        let (_dir, s) = temp_store().await;
         let a = s.owner().await.unwrap();
         let conv = s
             .create_conversation(new_conversation(&a.id))
@@ -1385,8 +1395,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn writes_dropped_midway_leave_the_writer_whole() {
+        use std::future::Future;
+        use std::task::Poll;
+        let (_dir, s) = temp_store().await;
+        let a = s.owner().await.unwrap();
+        let av = s.create_avatar(new_avatar(&a.id, "x")).await.unwrap();
+        let (mut finished, mut dropped) = (0, 0);
+        for i in 0..300u64 {
+            // A view is a two-statement transaction; poll it a few times,
+            // giving the connection's thread a varying head start, then drop
+            // it wherever it has got to (as axum drops a handler whose client
+            // hung up).
+            let mut view = std::pin::pin!(s.record_view(&av.id));
+            let mut done = false;
+            for _ in 0..=(i % 6) {
+                if std::future::poll_fn(|cx| Poll::Ready(view.as_mut().poll(cx).is_ready())).await {
+                    done = true;
+                    break;
+                }
+                std::thread::sleep(Duration::from_micros(i % 50 * 4));
+            }
+            if done { finished += 1 } else { dropped += 1 }
+        }
+        assert!(
+            finished > 0 && dropped > 0,
+            "{finished} finished, {dropped} dropped"
+        );
+        // The next writer gets the connection, outside any leftover transaction.
+        s.record_view(&av.id).await.unwrap();
+        let views: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM avatar_views WHERE avatar_id = ?")
+                .bind(&av.id)
+                .fetch_one(&s.reader)
+                .await
+                .unwrap();
+        let counted = s.avatar(&a.id, &av.id).await.unwrap().unwrap().view_count;
+        // Each view is wholly stored or not at all, and every finished one is.
+        assert_eq!(counted, views);
+        assert!(views > finished, "{views} views for {finished} finished");
+        // A second store on the file (another process) can write: no
+        // transaction was left holding the write lock.
+        let other = SqliteStore::open(&_dir.path().join("db.sqlite"))
+            .await
+            .unwrap();
+        other.record_view(&av.id).await.unwrap();
+    }
+
+    #[tokio::test]
     async fn one_bad_message_does_not_fail_the_others_in_its_commit() {
-        let s = SqliteStore::in_memory().await.unwrap();
+        let (_dir, s) = temp_store().await;
         let a = s.owner().await.unwrap();
         let conv = s
             .create_conversation(new_conversation(&a.id))
