@@ -47,27 +47,49 @@ pub fn path() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// An entry: the word (lower case) and its first pronunciation in ARPAbet.
+/// An entry: the word (lower case), its first pronunciation in ARPAbet and
+/// any others the dictionary lists for it.
 pub struct Entry {
     pub word: String,
     pub arpabet: Vec<String>,
+    pub variants: Vec<Vec<String>>,
 }
 
-/// First pronunciations of purely alphabetic words, in file order
-/// ("word(2)" lines are alternatives; "# …" are comments).
+/// Purely alphabetic words in file order, each with its pronunciations
+/// ("word(2)" lines are alternatives of "word"; "# …" are comments).
 pub fn entries(dict: &str) -> Vec<Entry> {
-    dict.lines()
-        .filter_map(|line| {
-            let line = line.split(" #").next()?.trim();
-            let (word, pron) = line.split_once(' ')?;
-            word.chars()
-                .all(|c| c.is_ascii_alphabetic())
-                .then(|| Entry {
-                    word: word.to_ascii_lowercase(),
-                    arpabet: pron.split_whitespace().map(str::to_owned).collect(),
-                })
-        })
-        .collect()
+    let mut out: Vec<Entry> = Vec::new();
+    let mut index = std::collections::HashMap::<String, usize>::new();
+    for line in dict.lines() {
+        let Some(line) = line.split(" #").next().map(str::trim) else {
+            continue;
+        };
+        let Some((word, pron)) = line.split_once(' ') else {
+            continue;
+        };
+        let (base, variant) = match word.split_once('(') {
+            Some((base, n)) if n.ends_with(')') => (base, true),
+            _ => (word, false),
+        };
+        if !base.chars().all(|c| c.is_ascii_alphabetic()) {
+            continue;
+        }
+        let base = base.to_ascii_lowercase();
+        let arpabet: Vec<String> = pron.split_whitespace().map(str::to_owned).collect();
+        match (variant, index.get(&base)) {
+            (true, Some(&i)) => out[i].variants.push(arpabet),
+            (true, None) => {}
+            (false, _) => {
+                index.insert(base.clone(), out.len());
+                out.push(Entry {
+                    word: base,
+                    arpabet,
+                    variants: Vec::new(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// CMU's visemes for a pronunciation, through the product's own table.
