@@ -1050,12 +1050,12 @@ mod tests {
     use super::*;
     use crate::model::AvatarSettings;
 
-    /// A fresh database file, removed with the returned directory.
+    const TEST_DB: &str = "db.sqlite";
+
+    /// A fresh database file (`TEST_DB`), removed with the returned directory.
     async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(&dir.path().join("db.sqlite"))
-            .await
-            .unwrap();
+        let s = SqliteStore::open(&dir.path().join(TEST_DB)).await.unwrap();
         (dir, s)
     }
 
@@ -1398,7 +1398,7 @@ mod tests {
     async fn writes_dropped_midway_leave_the_writer_whole() {
         use std::future::Future;
         use std::task::Poll;
-        let (_dir, s) = temp_store().await;
+        let (dir, s) = temp_store().await;
         let a = s.owner().await.unwrap();
         let av = s.create_avatar(new_avatar(&a.id, "x")).await.unwrap();
         let (mut finished, mut dropped) = (0, 0);
@@ -1436,9 +1436,7 @@ mod tests {
         assert!(views > finished, "{views} views for {finished} finished");
         // A second store on the file (another process) can write: no
         // transaction was left holding the write lock.
-        let other = SqliteStore::open(&_dir.path().join("db.sqlite"))
-            .await
-            .unwrap();
+        let other = SqliteStore::open(&dir.path().join(TEST_DB)).await.unwrap();
         other.record_view(&av.id).await.unwrap();
     }
 
@@ -1468,10 +1466,7 @@ mod tests {
 
     #[tokio::test]
     async fn reads_see_committed_writes_and_cannot_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(&dir.path().join("db.sqlite"))
-            .await
-            .unwrap();
+        let (_dir, s) = temp_store().await;
         let a = s.owner().await.unwrap();
         let conv = s
             .create_conversation(new_conversation(&a.id))
@@ -1501,9 +1496,8 @@ mod tests {
     /// avatar's deletion, and after another process's commits.
     #[tokio::test]
     async fn kept_history_matches_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
-        let s = SqliteStore::open(&path).await.unwrap();
+        let (dir, s) = temp_store().await;
+        let path = dir.path().join(TEST_DB);
         let a = s.owner().await.unwrap();
         let av = s.create_avatar(new_avatar(&a.id, "kept")).await.unwrap();
         let mut convs = Vec::new();
