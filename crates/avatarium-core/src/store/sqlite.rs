@@ -1221,27 +1221,14 @@ mod tests {
         let (_dir, s) = temp_store().await;
         let a = s.owner().await.unwrap();
         let conv = s
-            .create_conversation(NewConversation {
-                account_id: a.id.clone(),
-                avatar_id: None,
-                consumer_avatar_id: None,
-                provider: "local".into(),
-                model: "m".into(),
-                system_prompt: String::new(),
-                byok: false,
-                source: "api".into(),
-                metadata: None,
-            })
+            .create_conversation(new_conversation(&a.id))
             .await
             .unwrap();
         let t = Thread::Conversation(conv.id);
         for i in 0..5 {
-            let m = NewMessage {
-                role: "user".into(),
-                content: format!("m{i}"),
-                ..Default::default()
-            };
-            s.add_message(&t, m).await.unwrap();
+            s.add_message(&t, text("user", &format!("m{i}")))
+                .await
+                .unwrap();
         }
         let recent: Vec<String> = s
             .recent_messages(&t, 3)
