@@ -13,7 +13,7 @@ use avatarium_core::presets;
 use avatarium_render::{Emotion, Frame, ModelSource, Renderer, RendererOptions};
 use avatarium_server::assets::AvatarAssets;
 use avatarium_tts::local::LocalTts;
-use avatarium_tts::{Speech, SpeechRequest, TtsEngine, wav};
+use avatarium_tts::{Speech, SpeechRequest, wav};
 
 /// Frames keep going this long after the audio ends, so the mouth is seen
 /// to close.
@@ -100,15 +100,17 @@ pub async fn synthesize(text: &str, voice: Option<String>) -> anyhow::Result<Spe
     if text.trim().is_empty() {
         bail!("--text must not be empty");
     }
-    LocalTts::shared()
-        .synthesize(&SpeechRequest {
+    avatarium_tts::sentences::synthesize_joined(
+        LocalTts::shared(),
+        SpeechRequest {
             text: text.to_string(),
             voice,
             speed: None,
             pitch: None,
-        })
-        .await
-        .context("speech synthesis failed")
+        },
+    )
+    .await
+    .context("speech synthesis failed")
 }
 
 pub async fn render(args: RenderArgs) -> anyhow::Result<()> {

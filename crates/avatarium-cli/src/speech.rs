@@ -10,7 +10,7 @@ use avatarium_core::Config;
 use avatarium_stt::models;
 use avatarium_stt::whisper::LocalWhisper;
 use avatarium_tts::local::LocalTts;
-use avatarium_tts::{SpeechRequest, TtsEngine, wav};
+use avatarium_tts::{SpeechRequest, sentences, wav};
 
 use crate::ModelsCommand;
 
@@ -21,14 +21,16 @@ pub async fn say(
     voice: Option<String>,
     speed: Option<f32>,
 ) -> anyhow::Result<()> {
-    let speech = LocalTts::shared()
-        .synthesize(&SpeechRequest {
+    let speech = sentences::synthesize_joined(
+        LocalTts::shared(),
+        SpeechRequest {
             text,
             voice,
             speed,
             pitch: None,
-        })
-        .await?;
+        },
+    )
+    .await?;
     std::fs::write(&out, wav::encode_wav(&speech.samples, speech.sample_rate))
         .with_context(|| format!("cannot write {}", out.display()))?;
     if let Some(path) = visemes {

@@ -217,3 +217,81 @@ async fn serve_survives_its_stdout_being_closed() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// `say` speaks sentence by sentence and joins the parts: the joined
+/// timeline must still be one ordered timeline over the whole audio, with
+/// the lips closed on "Bob" and a rest between the sentences.
+#[test]
+fn say_writes_speech_with_one_timeline_across_sentences() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wav, json) = (dir.path().join("a.wav"), dir.path().join("a.json"));
+    let out = Command::new(BIN)
+        .args(["say", "Bob bought a map. Then we rested."])
+        .arg("--out")
+        .arg(&wav)
+        .arg("--visemes")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audio = std::fs::read(&wav).unwrap();
+    assert_eq!(&audio[..4], b"RIFF");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let duration = doc["durationMs"].as_u64().unwrap();
+    let rate = doc["sampleRate"].as_u64().unwrap();
+    // 16-bit mono after a 44-byte header.
+    let samples = (audio.len() as u64 - 44) / 2;
+    assert!(samples * 1000 / rate + 2 >= duration && samples * 1000 / rate <= duration + 2);
+
+    let cues: Vec<(String, u64, u64)> = doc["visemes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let n = |k: &str| c[k].as_u64().unwrap();
+            (
+                c["viseme"].as_str().unwrap().to_owned(),
+                n("start"),
+                n("end"),
+            )
+        })
+        .collect();
+    for pair in cues.windows(2) {
+        assert!(pair[0].2 <= pair[1].1, "overlap or disorder: {pair:?}");
+    }
+    assert!(
+        cues.iter().all(|c| c.1 < c.2 && c.2 <= duration),
+        "{cues:?}"
+    );
+
+    let words: Vec<(String, u64, u64)> = doc["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            let n = |k: &str| w[k].as_u64().unwrap();
+            (
+                w["word"].as_str().unwrap().to_lowercase(),
+                n("start"),
+                n("end"),
+            )
+        })
+        .collect();
+    let said: Vec<&str> = words
+        .iter()
+        .map(|w| w.0.trim_matches(|c: char| !c.is_alphabetic()))
+        .collect();
+    assert_eq!(said, ["bob", "bought", "a", "map", "then", "we", "rested"]);
+    let within =
+        |v: &str, from: u64, to: u64| cues.iter().any(|c| c.0 == v && c.1 < to && c.2 > from);
+    let (bob, map, then) = (&words[0], &words[3], &words[4]);
+    assert!(within("PP", bob.1, bob.2), "no PP in {bob:?}: {cues:?}");
+    assert!(
+        within("sil", map.2.saturating_sub(1), then.1 + 1),
+        "no rest between the sentences ({map:?} .. {then:?}): {cues:?}"
+    );
+}

@@ -205,6 +205,22 @@ pub fn synthesize_stream<'a>(
         })
 }
 
+/// Synthesises `req.text` sentence by sentence, as [`synthesize_stream`]
+/// does, and joins the parts ([`concat`]) into one [`Speech`]: the next
+/// sentence is synthesised while the last one's visemes and word timings
+/// are worked out, so a long text is ready sooner than in one call.
+pub async fn synthesize_joined(
+    engine: &dyn TtsEngine,
+    req: SpeechRequest,
+) -> Result<Speech, TtsError> {
+    let mut parts = Vec::new();
+    let mut stream = std::pin::pin!(synthesize_stream(engine, req));
+    while let Some(part) = stream.next().await {
+        parts.push(part?);
+    }
+    Ok(concat(parts))
+}
+
 /// How precise a viseme source is; joined speech reports its least precise
 /// part's.
 fn source_rank(source: &str) -> u8 {

@@ -165,14 +165,9 @@ async fn speak(state: &AppState, provider: &str, body: TtsBody) -> ApiResult<Res
             .keep_alive(KeepAlive::default())
             .into_response());
     }
-    let mut parts = Vec::new();
-    {
-        let mut stream = std::pin::pin!(sentences::synthesize_stream(engine.as_ref(), req));
-        while let Some(part) = stream.next().await {
-            parts.push(part.map_err(tts_error)?);
-        }
-    }
-    let speech = sentences::concat(parts);
+    let speech = sentences::synthesize_joined(engine.as_ref(), req)
+        .await
+        .map_err(tts_error)?;
     Ok(Envelope(speech_json(&speech, started.elapsed().as_millis() as u64)).into_response())
 }
 
