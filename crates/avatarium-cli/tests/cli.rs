@@ -247,19 +247,7 @@ fn say_writes_speech_with_one_timeline_across_sentences() {
     let samples = (audio.len() as u64 - 44) / 2;
     assert!(samples * 1000 / rate + 2 >= duration && samples * 1000 / rate <= duration + 2);
 
-    let cues: Vec<(String, u64, u64)> = doc["visemes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let n = |k: &str| c[k].as_u64().unwrap();
-            (
-                c["viseme"].as_str().unwrap().to_owned(),
-                n("start"),
-                n("end"),
-            )
-        })
-        .collect();
+    let cues = spans(&doc["visemes"], "viseme");
     for pair in cues.windows(2) {
         assert!(pair[0].2 <= pair[1].1, "overlap or disorder: {pair:?}");
     }
@@ -268,22 +256,13 @@ fn say_writes_speech_with_one_timeline_across_sentences() {
         "{cues:?}"
     );
 
-    let words: Vec<(String, u64, u64)> = doc["words"]
-        .as_array()
-        .unwrap()
+    let words = spans(&doc["words"], "word");
+    let said: Vec<String> = words
         .iter()
         .map(|w| {
-            let n = |k: &str| w[k].as_u64().unwrap();
-            (
-                w["word"].as_str().unwrap().to_lowercase(),
-                n("start"),
-                n("end"),
-            )
+            w.0.trim_matches(|c: char| !c.is_alphabetic())
+                .to_lowercase()
         })
-        .collect();
-    let said: Vec<&str> = words
-        .iter()
-        .map(|w| w.0.trim_matches(|c: char| !c.is_alphabetic()))
         .collect();
     assert_eq!(said, ["bob", "bought", "a", "map", "then", "we", "rested"]);
     let within =
@@ -294,4 +273,20 @@ fn say_writes_speech_with_one_timeline_across_sentences() {
         within("sil", map.2.saturating_sub(1), then.1 + 1),
         "no rest between the sentences ({map:?} .. {then:?}): {cues:?}"
     );
+}
+
+/// `[{NAME, start, end}]` (a viseme timeline, word timings) as tuples.
+fn spans(list: &serde_json::Value, name: &str) -> Vec<(String, u64, u64)> {
+    let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v[name].as_str().unwrap().to_owned(),
+                n(v, "start"),
+                n(v, "end"),
+            )
+        })
+        .collect()
 }
