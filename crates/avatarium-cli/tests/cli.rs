@@ -16,18 +16,18 @@ fn last_line(out: &[u8]) -> String {
 }
 
 fn run(args: &[&str], data_dir: &Path) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .unwrap();
+    last_line(&succeed(Command::new(BIN).args(args).arg("--data-dir").arg(data_dir)).stdout)
+}
+
+/// Runs `cmd` to the end and checks that it succeeded.
+fn succeed(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
-        "{args:?} failed: {}",
+        "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    last_line(&out.stdout)
+    out
 }
 
 struct Server {
@@ -225,18 +225,13 @@ async fn serve_survives_its_stdout_being_closed() {
 fn say_writes_speech_with_one_timeline_across_sentences() {
     let dir = tempfile::tempdir().unwrap();
     let (wav, json) = (dir.path().join("a.wav"), dir.path().join("a.json"));
-    let out = Command::new(BIN)
-        .args(["say", "Bob bought a map. Then we rested."])
-        .arg("--out")
-        .arg(&wav)
-        .arg("--visemes")
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        Command::new(BIN)
+            .args(["say", "Bob bought a map. Then we rested."])
+            .arg("--out")
+            .arg(&wav)
+            .arg("--visemes")
+            .arg(&json),
     );
     let audio = std::fs::read(&wav).unwrap();
     assert_eq!(&audio[..4], b"RIFF");

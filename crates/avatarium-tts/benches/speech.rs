@@ -176,21 +176,6 @@ async fn speed(rt: &tokio::runtime::Handle) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Levenshtein distance.
-fn edit_distance(a: &[Viseme], b: &[Viseme]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, x) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, y) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(x != y))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// The consonant shapes of a sequence, repeats merged.
 fn consonants(v: &[Viseme]) -> Vec<Viseme> {
     use Viseme::*;
@@ -218,7 +203,7 @@ struct Score {
 
 impl Score {
     fn add(&mut self, ours: &[Viseme], truth: &[Viseme]) -> usize {
-        let d = edit_distance(ours, truth);
+        let d = cmu::edit_distance(ours, truth);
         self.exact += usize::from(d == 0);
         self.consonants += usize::from(consonants(ours) == consonants(truth));
         self.dist += d;
@@ -226,15 +211,10 @@ impl Score {
         d
     }
 
-    /// Scores against whichever of the dictionary's pronunciations is
-    /// closest (the first on a tie): saying a word one listed way is not an
-    /// error.
+    /// Scores against the closest listing ([`cmu::closest`]): saying a
+    /// word one listed way is not an error.
     fn add_closest(&mut self, ours: &[Viseme], truths: &[Vec<Viseme>]) -> usize {
-        let closest = truths
-            .iter()
-            .min_by_key(|t| edit_distance(ours, t))
-            .expect("a pronunciation");
-        self.add(ours, closest)
+        self.add(ours, cmu::closest(ours, truths))
     }
 
     fn print(&self, what: &str, n: usize, goal: bool) {
@@ -276,10 +256,8 @@ async fn cmu_accuracy() {
     let mut misses = Vec::new();
     let mut changed = 0usize;
     for e in &held {
-        let truth = cmu::visemes(&e.arpabet);
-        let truths: Vec<Vec<Viseme>> = std::iter::once(truth.clone())
-            .chain(e.variants.iter().map(|v| cmu::visemes(v)))
-            .collect();
+        let truths = e.listed();
+        let truth = &truths[0];
         with_variants += usize::from(!e.variants.is_empty());
         let phones = |w: Vec<(String, Vec<String>)>| -> Vec<String> {
             w.into_iter().flat_map(|(_, p)| p).collect()
@@ -292,8 +270,8 @@ async fn cmu_accuracy() {
         let corrected = phones(tts.phonemize(&e.word, Some("en-us")).await.unwrap());
         let before = words_to_visemes(std::slice::from_ref(&espeak)).remove(0);
         let after = words_to_visemes(std::slice::from_ref(&corrected)).remove(0);
-        raw.add(&before, &truth);
-        let d = fixed.add(&after, &truth);
+        raw.add(&before, truth);
+        let d = fixed.add(&after, truth);
         raw_any.add_closest(&before, &truths);
         fixed_any.add_closest(&after, &truths);
         changed += usize::from(before != after);
@@ -301,7 +279,7 @@ async fn cmu_accuracy() {
             misses.push(format!(
                 "{}: CMU {} | corrected {} | espeak {} ({})",
                 e.word,
-                names(&truth),
+                names(truth),
                 names(&after),
                 names(&before),
                 espeak.join(" ")

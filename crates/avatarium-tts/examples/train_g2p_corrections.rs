@@ -155,20 +155,6 @@ fn parse_templates(spec: &str) -> Vec<Vec<Feature>> {
         .collect()
 }
 
-fn edit_distance(a: &[Viseme], b: &[Viseme]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, x) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, y) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(x != y))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// Exact words and per-viseme accuracy (1 - edit distance / reference
 /// length), as the benchmark counts them; with `confusions`, the most
 /// frequent (espeak phoneme, ours, reference) label errors.
@@ -200,7 +186,7 @@ fn scores(
     for e in dev {
         let fixed = corrector.correct(&e.spelling, &e.phonemes);
         let ours = words_to_visemes(std::slice::from_ref(&fixed)).remove(0);
-        let d = edit_distance(&ours, &e.truth);
+        let d = cmu::edit_distance(&ours, &e.truth);
         exact += usize::from(d == 0);
         if d > 0 && confusions > 0 && std::env::var_os("SHOW_MISSES").is_some() {
             let names = |v: &[Viseme]| v.iter().map(|v| v.name()).collect::<Vec<_>>().join(" ");
@@ -215,11 +201,8 @@ fn scores(
         dist += d;
         len += e.truth.len();
         if let Some(all) = listed.get(&e.spelling) {
-            let closest = all
-                .iter()
-                .min_by_key(|t| edit_distance(&ours, t))
-                .expect("a pronunciation");
-            any_dist += edit_distance(&ours, closest);
+            let closest = cmu::closest(&ours, all);
+            any_dist += cmu::edit_distance(&ours, closest);
             any_len += closest.len();
         }
         if confusions > 0 && d > 0 {
@@ -288,11 +271,7 @@ async fn main() {
         training.iter().map(|e| (e.word.as_str(), *e)).collect();
     let dev_listed: HashMap<String, Vec<Vec<Viseme>>> = dev
         .iter()
-        .map(|d| {
-            let e = by_word[d.spelling.as_str()];
-            let all = std::iter::once(&e.arpabet).chain(&e.variants);
-            (d.spelling.clone(), all.map(|p| cmu::visemes(p)).collect())
-        })
+        .map(|d| (d.spelling.clone(), by_word[d.spelling.as_str()].listed()))
         .collect();
     let fit: Vec<Example> = fit.into_iter().map(|(_, e)| e).collect();
     println!(

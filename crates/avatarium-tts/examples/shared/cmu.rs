@@ -104,3 +104,38 @@ pub fn visemes(arpabet: &[String]) -> Vec<Viseme> {
         .collect();
     words_to_visemes(&[ipa]).remove(0)
 }
+
+impl Entry {
+    /// Every listed pronunciation's visemes, the first listing first.
+    pub fn listed(&self) -> Vec<Vec<Viseme>> {
+        std::iter::once(&self.arpabet)
+            .chain(&self.variants)
+            .map(|p| visemes(p))
+            .collect()
+    }
+}
+
+/// Levenshtein distance.
+pub fn edit_distance(a: &[Viseme], b: &[Viseme]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, y) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(x != y))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The listing closest to `ours` (the first on a tie): what a word is
+/// scored against when the dictionary lists it more than one way, as
+/// Sequitur G2P's evaluator scores a word with several references.
+pub fn closest<'a>(ours: &[Viseme], listed: &'a [Vec<Viseme>]) -> &'a [Viseme] {
+    listed
+        .iter()
+        .min_by_key(|t| edit_distance(ours, t))
+        .expect("a pronunciation")
+}
