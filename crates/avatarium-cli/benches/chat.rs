@@ -530,12 +530,21 @@ async fn completions(
 }
 
 /// Each chunk leaves at the request's arrival plus its exact offset.
+///
+/// Tokio's timer fires only on its runtime's 1 ms ticks. Paced on it, every
+/// chunk left on a tick, so a delay before the request reached the fake
+/// vanished into the rounding while it fell short of the next tick and cost
+/// a whole millisecond once it crossed it; in the closed loop each client's
+/// phase against the ticks locked in, and the 64-client p50 moved by up to
+/// a millisecond between runs of unchanged code. async-io's timers wake at
+/// their instant (a timerfd on Linux), so a delay the server adds reaches
+/// the client whole, neither hidden nor rounded up.
 fn paced() -> impl futures::Stream<Item = Result<Bytes, BoxError>> {
     let arrived = Instant::now();
     futures::stream::unfold(0usize, move |i| async move {
         match i {
             i if i < BURST_REPLY.len() => {
-                sleep_until_exact(arrived + PACED_FIRST + PACED_GAP * i as u32).await;
+                async_io::Timer::at(arrived + PACED_FIRST + PACED_GAP * i as u32).await;
                 Some((Ok(Bytes::from(sse_chunk(BURST_REPLY[i]))), i + 1))
             }
             i if i == BURST_REPLY.len() => {
@@ -544,57 +553,6 @@ fn paced() -> impl futures::Stream<Item = Result<Bytes, BoxError>> {
             _ => None,
         }
     })
-}
-
-/// Waits until `at`, to within the OS timer's slack (tens of microseconds).
-///
-/// Tokio's timer fires only on its runtime's 1 ms ticks. Paced on it, every
-/// chunk left on a tick, so a delay before the request reached the fake
-/// vanished into the rounding while it fell short of the next tick and cost
-/// a whole millisecond once it crossed it; in the closed loop each client's
-/// phase against the ticks locked in, and the 64-client p50 moved by up to
-/// a millisecond between runs of unchanged code. One thread sleeping on the
-/// OS clock releases every chunk at its own instant instead, so a delay the
-/// server adds reaches the client whole, neither hidden nor rounded up.
-async fn sleep_until_exact(at: Instant) {
-    static TIMER: OnceLock<mpsc::Sender<(Instant, oneshot::Sender<()>)>> = OnceLock::new();
-    let timer = TIMER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<(Instant, oneshot::Sender<()>)>();
-        std::thread::Builder::new()
-            // Its CPU is counted with the fake's.
-            .name("fake-llm-timer".into())
-            .spawn(move || {
-                let mut due: std::collections::BTreeMap<(Instant, u64), oneshot::Sender<()>> =
-                    std::collections::BTreeMap::new();
-                for seq in 0u64.. {
-                    let now = Instant::now();
-                    while let Some(next) = due.first_entry() {
-                        let (when, _) = next.key();
-                        if *when > now {
-                            break;
-                        }
-                        let _ = next.remove().send(());
-                    }
-                    let asked = match due.keys().next() {
-                        Some((when, _)) => rx.recv_timeout(*when - now),
-                        None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-                    };
-                    match asked {
-                        Ok((when, wake)) => {
-                            due.insert((when, seq), wake);
-                        }
-                        Err(mpsc::RecvTimeoutError::Timeout) => {}
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                    }
-                }
-            })
-            .expect("timer thread");
-        tx
-    });
-    let (wake, woken) = oneshot::channel();
-    if timer.send((at, wake)).is_ok() {
-        let _ = woken.await;
-    }
 }
 
 fn ticker(stats: Arc<FakeStats>) -> impl futures::Stream<Item = Result<Bytes, BoxError>> {

@@ -2,7 +2,7 @@
 //! long reply is synthesised, and joining the parts back into one
 //! [`Speech`].
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 
 use avatarium_lipsync::{Cue, Timeline, WordTiming};
 
@@ -213,12 +213,10 @@ pub async fn synthesize_joined(
     engine: &dyn TtsEngine,
     req: SpeechRequest,
 ) -> Result<Speech, TtsError> {
-    let mut parts = Vec::new();
-    let mut stream = std::pin::pin!(synthesize_stream(engine, req));
-    while let Some(part) = stream.next().await {
-        parts.push(part?);
-    }
-    Ok(concat(parts))
+    synthesize_stream(engine, req)
+        .try_collect()
+        .await
+        .map(concat)
 }
 
 /// How precise a viseme source is; joined speech reports its least precise
